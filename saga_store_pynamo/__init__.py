@@ -1,0 +1,41 @@
+"""saga-store-pynamo: saga state in AWS DynamoDB, as a PynamoDB model layer.
+
+Subclass :class:`SagaModel` to declare a saga's fields, create the table with
+:func:`create_table`, and load and save sagas through :class:`DynamoDBSagaStore`.
+"""
+
+from .errors import (
+    ConcurrencyError,
+    IncompatibleTableError,
+    SagaAlreadyExistsError,
+    SagaNotFoundError,
+    SagaStoreError,
+    SagaStoreRequestError,
+    SagaTooLargeError,
+    SagaValidationError,
+    TableNotFoundError,
+)
+from .models import CorrelationIndex, SagaModel, SagaStateMetadata, UTCTimestampAttribute
+from .store import DynamoDBSagaStore
+from .table import create_table
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ConcurrencyError",
+    "CorrelationIndex",
+    "DynamoDBSagaStore",
+    "IncompatibleTableError",
+    "SagaAlreadyExistsError",
+    "SagaModel",
+    "SagaNotFoundError",
+    "SagaStateMetadata",
+    "SagaStoreError",
+    "SagaStoreRequestError",
+    "SagaTooLargeError",
+    "SagaValidationError",
+    "TableNotFoundError",
+    "UTCTimestampAttribute",
+    "__version__",
+    "create_table",
+]

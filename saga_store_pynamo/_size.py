@@ -1,0 +1,77 @@
+"""DynamoDB item size, counted the way DynamoDB counts it against its 400 KB item limit.
+
+Rules (DynamoDB developer guide, "Item sizes and formats"): an item is the sum of its
+attribute names and values in UTF-8 bytes; numbers take one byte per two significant
+digits plus one; booleans and nulls one byte; lists and maps three bytes plus one byte per
+element, plus their contents (a map's keys count as names).
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+__all__ = ["ITEM_SIZE_LIMIT", "attribute_value_size", "item_size", "number_size"]
+
+#: DynamoDB's item size limit: 400 KB, names and values included.
+ITEM_SIZE_LIMIT = 400 * 1024
+
+
+def number_size(text: str) -> int:
+    """Bytes DynamoDB uses for a number given in its wire form (e.g. ``"-12.5"``)."""
+    try:
+        sign, digits, exponent = Decimal(text).as_tuple()
+    except InvalidOperation:
+        # Not a number: DynamoDB will reject it anyway; count its text so the check is sound.
+        return len(text.encode("utf-8")) + 1
+    if not isinstance(exponent, int) or not any(digits):
+        return 1 + sign  # zero (DynamoDB stores it in one byte), or a NaN/Infinity it rejects
+    # DynamoDB keeps numbers as base-100 digits aligned on the decimal point (powers of ten
+    # 2k and 2k+1 share a byte): count the pairs between the lowest and the highest
+    # significant digit, plus one byte of exponent, plus one for a minus sign.
+    high = exponent + len(digits) - 1
+    for digit in digits[::-1]:
+        if digit:
+            break
+        exponent += 1
+    return high // 2 - exponent // 2 + 2 + sign
+
+
+def _binary_size(value: Any) -> int:
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return len(value)
+    # Legacy PynamoDB binary encoding sends base64 text; DynamoDB counts the decoded bytes.
+    return len(base64.b64decode(value))
+
+
+def attribute_value_size(value: Mapping[str, Any]) -> int:
+    """Bytes of one attribute value in DynamoDB's wire form, e.g. ``{"S": "abc"}``."""
+    ((kind, data),) = value.items()
+    if kind == "S":
+        return len(data.encode("utf-8"))
+    if kind == "N":
+        return number_size(data)
+    if kind == "B":
+        return _binary_size(data)
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind == "SS":
+        return sum(len(s.encode("utf-8")) for s in data)
+    if kind == "NS":
+        return sum(number_size(n) for n in data)
+    if kind == "BS":
+        return sum(_binary_size(b) for b in data)
+    if kind == "L":
+        return 3 + sum(1 + attribute_value_size(v) for v in data)
+    if kind == "M":
+        return 3 + sum(
+            1 + len(k.encode("utf-8")) + attribute_value_size(v) for k, v in data.items()
+        )
+    raise ValueError(f"unknown DynamoDB attribute type {kind!r}")
+
+
+def item_size(item: Mapping[str, Mapping[str, Any]]) -> int:
+    """Bytes of a whole item in DynamoDB's wire form, names included."""
+    return sum(len(name.encode("utf-8")) + attribute_value_size(v) for name, v in item.items())

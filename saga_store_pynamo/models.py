@@ -1,0 +1,160 @@
+"""The saga model: the PynamoDB base class users subclass to declare their saga's fields."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime, timezone
+from typing import Any
+
+from pynamodb.attributes import (
+    Attribute,
+    BooleanAttribute,
+    NumberAttribute,
+    TTLAttribute,
+    UnicodeAttribute,
+    VersionAttribute,
+)
+from pynamodb.constants import PAY_PER_REQUEST_BILLING_MODE, STRING
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+__all__ = [
+    "CorrelationIndex",
+    "SagaModel",
+    "SagaStateMetadata",
+    "UTCTimestampAttribute",
+]
+
+
+def utc_now() -> datetime:
+    """The current time as an aware UTC datetime."""
+    return datetime.now(timezone.utc)
+
+
+class UTCTimestampAttribute(Attribute[datetime]):
+    """An aware datetime stored as an ISO 8601 UTC string, e.g. ``2026-11-27T10:00:00.123456Z``.
+
+    The format sorts as text in time order and is what JavaScript's ``toISOString()`` (and so
+    the TypeScript saga-bus store) writes, with microseconds. Reading also accepts
+    milliseconds, a ``+00:00``/``+0000`` offset, or PynamoDB's ``UTCDateTimeAttribute``
+    format, so items written by either stay readable. Naive datetimes are refused: a saga
+    shared between machines must not depend on their local time zones.
+    """
+
+    attr_type = STRING
+
+    def serialize(self, value: datetime) -> str:
+        """Render an aware datetime as ``YYYY-MM-DDTHH:MM:SS.ffffffZ``."""
+        if not isinstance(value, datetime):
+            raise TypeError(f"expected a datetime, got {type(value).__name__}")
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError("datetime must be timezone-aware (use datetime.now(timezone.utc))")
+        return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+    def deserialize(self, value: str) -> datetime:
+        """Parse an ISO 8601 timestamp into an aware UTC datetime."""
+        text = value[:-1] + "+00:00" if value.endswith("Z") else value
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            # Python 3.10's fromisoformat accepts neither "+0000" nor odd fraction widths.
+            parsed = datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%f%z")
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=timezone.utc)
+        return parsed.astimezone(timezone.utc)
+
+
+class CorrelationIndex(GlobalSecondaryIndex["SagaModel"]):  # type: ignore[no-untyped-call]
+    """The ``correlationIndex`` GSI: hash key ``sagaName``, range key ``correlationId``.
+
+    Queries on it are eventually consistent on AWS (GSIs cannot be read consistently).
+    """
+
+    class Meta:
+        index_name = "correlationIndex"
+        projection = AllProjection()
+
+    saga_name = UnicodeAttribute(hash_key=True, attr_name="sagaName")
+    correlation_id = UnicodeAttribute(range_key=True, attr_name="correlationId")
+
+
+@dataclasses.dataclass(frozen=True)
+class SagaStateMetadata:
+    """A read-only snapshot of a saga's saga-bus metadata."""
+
+    saga_id: str | None
+    version: int | None
+    created_at: datetime | None
+    updated_at: datetime | None
+    is_completed: bool
+    archived_at: datetime | None = None
+    trace_parent: str | None = None
+    trace_state: str | None = None
+    timeout_ms: int | None = None
+    timeout_expires_at: datetime | None = None
+
+
+class SagaModel(Model):
+    """Base model of a saga's stored state; subclass it and add your saga's fields.
+
+    Every subclass shares the table layout below, so several saga types can live in one
+    table (the partition key is the saga name)::
+
+        class OrderSaga(SagaModel):
+            order_id = UnicodeAttribute()
+            total_cents = NumberAttribute(default=0)
+
+    ``Meta`` defaults to the table ``sagas`` with on-demand billing; a subclass may declare
+    its own ``Meta`` (``table_name``, ``region``, ``host``), and the store may override them.
+    """
+
+    class Meta:
+        table_name = "sagas"
+        billing_mode = PAY_PER_REQUEST_BILLING_MODE
+
+    saga_name = UnicodeAttribute(hash_key=True, attr_name="sagaName")
+    saga_id = UnicodeAttribute(range_key=True, attr_name="sagaId")
+    correlation_id = UnicodeAttribute(attr_name="correlationId")
+    version = VersionAttribute(attr_name="version")
+    ttl = TTLAttribute(attr_name="ttl", null=True)
+    is_completed = BooleanAttribute(attr_name="isCompleted", default=False)
+    created_at = UTCTimestampAttribute(attr_name="createdAt", default_for_new=utc_now)
+    updated_at = UTCTimestampAttribute(attr_name="updatedAt", default_for_new=utc_now)
+    archived_at = UTCTimestampAttribute(attr_name="archivedAt", null=True)
+    trace_parent = UnicodeAttribute(attr_name="traceParent", null=True)
+    trace_state = UnicodeAttribute(attr_name="traceState", null=True)
+    timeout_ms = NumberAttribute(attr_name="timeoutMs", null=True)
+    timeout_expires_at = UTCTimestampAttribute(attr_name="timeoutExpiresAt", null=True)
+
+    correlation_index = CorrelationIndex()
+
+    @property
+    def metadata(self) -> SagaStateMetadata:
+        """The saga-bus metadata of this state, as a frozen snapshot."""
+        timeout_ms = self.timeout_ms
+        return SagaStateMetadata(
+            saga_id=self.saga_id,
+            version=self.version,
+            created_at=self.created_at,
+            updated_at=self.updated_at,
+            is_completed=bool(self.is_completed),
+            archived_at=self.archived_at,
+            trace_parent=self.trace_parent,
+            trace_state=self.trace_state,
+            timeout_ms=None if timeout_ms is None else int(timeout_ms),
+            timeout_expires_at=self.timeout_expires_at,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(saga_name={self.saga_name!r}, saga_id={self.saga_id!r}, "
+            f"correlation_id={self.correlation_id!r}, version={self.version!r})"
+        )
+
+    def __eq__(self, other: Any) -> bool:
+        """Two states are equal when they are of the same model and hold the same values."""
+        if type(other) is not type(self):
+            return NotImplemented
+        return bool(self.serialize(null_check=False) == other.serialize(null_check=False))
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as with dataclasses)

@@ -1,0 +1,510 @@
+"""``DynamoDBSagaStore``: the saga-bus ``SagaStore`` calls over one DynamoDB table."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any, Generic
+
+from pynamodb.attributes import TTLAttribute, VersionAttribute
+from pynamodb.connection import Connection
+from pynamodb.exceptions import AttributeNullError
+from typing_extensions import Self, TypeVar
+
+from ._connection import (
+    CredentialsOption,
+    StoreConnection,
+    check_endpoint,
+    check_table_name,
+    to_credentials,
+)
+from ._dispatch import ConditionFailed, dispatch
+from ._size import ITEM_SIZE_LIMIT, item_size
+from ._validation import MAX_PARTITION_KEY_BYTES, MAX_SORT_KEY_BYTES, check_key, check_version
+from .errors import (
+    ConcurrencyError,
+    SagaAlreadyExistsError,
+    SagaNotFoundError,
+    SagaTooLargeError,
+    SagaValidationError,
+)
+from .models import SagaModel, utc_now
+
+__all__ = ["DynamoDBSagaStore"]
+
+M = TypeVar("M", bound=SagaModel, default=SagaModel)
+
+#: The index ``get_by_correlation_id`` queries.
+CORRELATION_INDEX = "correlationIndex"
+
+
+@dataclasses.dataclass(frozen=True)
+class _ModelInfo:
+    """What the store needs to know about a model class, computed once per class."""
+
+    hash_key: str  # DynamoDB attribute names
+    range_key: str
+    version: str
+    correlation_id: str
+    ttl: str | None
+    # Declared non-key attributes other than the version, in DynamoDB names.
+    writable: frozenset[str]
+
+
+_model_info_cache: dict[type[SagaModel], _ModelInfo] = {}
+
+
+def _model_info(model: type[SagaModel]) -> _ModelInfo:
+    info = _model_info_cache.get(model)
+    if info is None:
+        attributes = model.get_attributes()
+        version = [a.attr_name for a in attributes.values() if isinstance(a, VersionAttribute)]
+        ttl = [a.attr_name for a in attributes.values() if isinstance(a, TTLAttribute)]
+        hash_key = attributes["saga_name"].attr_name
+        range_key = attributes["saga_id"].attr_name
+        info = _ModelInfo(
+            hash_key=hash_key,
+            range_key=range_key,
+            version=version[0],
+            correlation_id=attributes["correlation_id"].attr_name,
+            ttl=ttl[0] if ttl else None,
+            writable=frozenset(
+                a.attr_name for a in attributes.values() if not (a.is_hash_key or a.is_range_key)
+            )
+            - {version[0]},
+        )
+        _model_info_cache[model] = info
+    return info
+
+
+def _check_model(field: str, model: Any) -> type[SagaModel]:
+    if not (isinstance(model, type) and issubclass(model, SagaModel)):
+        raise SagaValidationError(field, f"must be a SagaModel subclass, got {model!r}")
+    return model
+
+
+class DynamoDBSagaStore(Generic[M]):
+    """Saga state store over one DynamoDB table, one request per call.
+
+    :param model: the ``SagaModel`` subclass used for saga names not listed in ``models``;
+        its ``Meta`` supplies the defaults for table, region, endpoint and timeouts.
+    :param models: saga name -> model class, for tables shared by several saga types.
+    :param table_name: overrides ``model.Meta.table_name``.
+    :param region: overrides ``model.Meta.region``.
+    :param endpoint: a custom endpoint URL (DynamoDB Local, LocalStack); overrides
+        ``model.Meta.host``.
+    :param credentials: a botocore ``Credentials`` object (e.g.
+        ``boto3.Session(profile_name="production").get_credentials()``, which keeps
+        refreshing) or a mapping with ``aws_access_key_id``, ``aws_secret_access_key`` and
+        optionally ``aws_session_token``. Default: botocore's usual credential chain.
+    :param connection: an existing PynamoDB ``Connection`` to reuse (the seed's ``client``
+        option); it already fixes region, endpoint and credentials, so those options must be
+        left unset.
+    :param ttl_days: when set, a completed saga gets ``ttl = updated_at + ttl_days`` and a
+        saga that is not completed carries no ``ttl``; when unset the store leaves ``ttl``
+        as the state has it.
+    :param connect_timeout_seconds: / :param read_timeout_seconds: /
+        :param max_retry_attempts: / :param max_pool_connections: passed to the connection
+        (default: the model's ``Meta``, else PynamoDB's settings). Size the pool to the
+        number of threads sharing the store.
+    :raises SagaValidationError: on a conflicting or incomplete configuration. Nothing is
+        sent to AWS until the first call.
+    """
+
+    def __init__(
+        self,
+        model: type[M] = SagaModel,  # type: ignore[assignment]
+        *,
+        models: Mapping[str, type[SagaModel]] | None = None,
+        table_name: str | None = None,
+        region: str | None = None,
+        endpoint: str | None = None,
+        credentials: CredentialsOption | None = None,
+        connection: Connection | None = None,
+        ttl_days: float | None = None,
+        connect_timeout_seconds: float | None = None,
+        read_timeout_seconds: float | None = None,
+        max_retry_attempts: int | None = None,
+        max_pool_connections: int | None = None,
+    ) -> None:
+        self._model: type[M] = _check_model("model", model)  # type: ignore[assignment]
+        self._models: dict[str, type[SagaModel]] = {}
+        for name, cls in (models or {}).items():
+            check_key("models key", name, MAX_PARTITION_KEY_BYTES)
+            self._models[name] = _check_model(f"models[{name!r}]", cls)
+        every_model: list[type[SagaModel]] = [self._model, *self._models.values()]
+        for each in every_model:
+            _model_info(each)  # fail now, not at the first request, on a broken model
+
+        meta: Any = model.Meta
+        self.table_name: str = check_table_name(
+            table_name if table_name is not None else getattr(meta, "table_name", None)
+        )
+
+        if ttl_days is not None and (
+            isinstance(ttl_days, bool) or not isinstance(ttl_days, (int, float)) or ttl_days <= 0
+        ):
+            raise SagaValidationError("ttl_days", f"must be a positive number, got {ttl_days!r}")
+        self.ttl_days = ttl_days
+        self._ttl_delta = None if ttl_days is None else timedelta(days=ttl_days)
+
+        connection_options = {
+            "region": region,
+            "endpoint": endpoint,
+            "credentials": credentials,
+            "connect_timeout_seconds": connect_timeout_seconds,
+            "read_timeout_seconds": read_timeout_seconds,
+            "max_retry_attempts": max_retry_attempts,
+            "max_pool_connections": max_pool_connections,
+        }
+        if connection is not None:
+            conflicting = [k for k, v in connection_options.items() if v is not None]
+            if conflicting:
+                raise SagaValidationError(
+                    "connection",
+                    f"an existing connection already fixes {', '.join(conflicting)}; "
+                    "pass either connection or those options",
+                )
+            if not isinstance(connection, Connection):
+                raise SagaValidationError(
+                    "connection",
+                    f"must be a pynamodb.connection.Connection, got {type(connection).__name__}",
+                )
+            self.connection: Connection = connection
+            self._owns_connection = False
+        else:
+            if region is not None and (not isinstance(region, str) or not region):
+                raise SagaValidationError("region", f"must be a non-empty str, got {region!r}")
+            host = check_endpoint(endpoint) if endpoint is not None else meta.host
+            self.connection = StoreConnection(
+                region=region or meta.region,
+                host=host,
+                credentials=None if credentials is None else to_credentials(credentials),
+                connect_timeout_seconds=_pick(
+                    connect_timeout_seconds, meta, "connect_timeout_seconds"
+                ),
+                read_timeout_seconds=_pick(read_timeout_seconds, meta, "read_timeout_seconds"),
+                max_retry_attempts=_pick(max_retry_attempts, meta, "max_retry_attempts"),
+                max_pool_connections=_pick(max_pool_connections, meta, "max_pool_connections"),
+                aws_access_key_id=None if credentials else getattr(meta, "aws_access_key_id", None),
+                aws_secret_access_key=(
+                    None if credentials else getattr(meta, "aws_secret_access_key", None)
+                ),
+                aws_session_token=None if credentials else getattr(meta, "aws_session_token", None),
+            )
+            self._owns_connection = True
+
+    # -- configuration ---------------------------------------------------------------------
+
+    @property
+    def model(self) -> type[M]:
+        """The model class used for saga names not listed in ``models``."""
+        return self._model
+
+    def model_for(self, saga_name: str) -> type[SagaModel]:
+        """The model class that stores ``saga_name``."""
+        return self._models.get(saga_name, self._model)
+
+    @property
+    def region(self) -> str | None:
+        """The AWS region requests go to."""
+        return self.connection.region
+
+    @property
+    def endpoint(self) -> str | None:
+        """The custom endpoint URL, or None for AWS's own."""
+        return self.connection.host
+
+    def __repr__(self) -> str:
+        # Never show credentials.
+        return (
+            f"{type(self).__name__}(model={self._model.__name__}, table_name={self.table_name!r}, "
+            f"region={self.region!r}, endpoint={self.endpoint!r})"
+        )
+
+    def close(self) -> None:
+        """Close the HTTP connections of a connection the store created (not a passed one)."""
+        client = getattr(self.connection, "_client", None)
+        if self._owns_connection and client is not None:
+            client.close()
+            self.connection._client = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- the SagaStore calls ---------------------------------------------------------------
+
+    def get_by_id(self, saga_name: str, saga_id: str) -> M | None:
+        """Load a saga by id with a strongly consistent read (one GetItem).
+
+        :returns: the state, or None when no such saga exists.
+        :raises SagaValidationError: on an empty, non-str or over-long name or id.
+        """
+        check_key("saga_name", saga_name, MAX_PARTITION_KEY_BYTES)
+        check_key("saga_id", saga_id, MAX_SORT_KEY_BYTES)
+        model = self.model_for(saga_name)
+        info = _model_info(model)
+        response = self._send(
+            "GetItem",
+            {
+                "TableName": self.table_name,
+                "Key": {info.hash_key: {"S": saga_name}, info.range_key: {"S": saga_id}},
+                "ConsistentRead": True,
+            },
+        )
+        item = response.get("Item")
+        return None if item is None else model.from_raw_data(item)  # type: ignore[return-value]
+
+    def get_by_correlation_id(self, saga_name: str, correlation_id: str) -> M | None:
+        """Find a saga by correlation id (one Query on the ``correlationIndex`` GSI).
+
+        A GSI is eventually consistent on AWS: a saga inserted a moment ago may not be found
+        yet. If several sagas share the correlation id, one of them is returned.
+
+        :returns: the state, or None when none is found.
+        :raises SagaValidationError: on an empty, non-str or over-long name or correlation id.
+        """
+        check_key("saga_name", saga_name, MAX_PARTITION_KEY_BYTES)
+        check_key("correlation_id", correlation_id, MAX_SORT_KEY_BYTES)
+        model = self.model_for(saga_name)
+        info = _model_info(model)
+        response = self._send(
+            "Query",
+            {
+                "TableName": self.table_name,
+                "IndexName": CORRELATION_INDEX,
+                "KeyConditionExpression": "#n = :n AND #c = :c",
+                "ExpressionAttributeNames": {"#n": info.hash_key, "#c": info.correlation_id},
+                "ExpressionAttributeValues": {":n": {"S": saga_name}, ":c": {"S": correlation_id}},
+                "Limit": 1,
+            },
+        )
+        items = response.get("Items") or []
+        return model.from_raw_data(items[0]) if items else None  # type: ignore[return-value]
+
+    def insert(self, saga_name: str, correlation_id: str, state: SagaModel) -> None:
+        """Store a new saga at version 0 (one conditional PutItem).
+
+        Sets ``state.saga_name`` and ``state.correlation_id``, assigns ``state.saga_id``
+        (a uuid4) when it is unset, fills ``created_at``/``updated_at`` with now (UTC) where
+        unset, and sets ``state.version`` to 0.
+
+        :raises SagaAlreadyExistsError: a saga with this name and id exists; it is left as is.
+        :raises SagaValidationError: on bad input (nothing is written).
+        :raises SagaTooLargeError: when the item exceeds 400 KB (nothing is written).
+        """
+        check_key("saga_name", saga_name, MAX_PARTITION_KEY_BYTES)
+        check_key("correlation_id", correlation_id, MAX_SORT_KEY_BYTES)
+        model = self._check_state(saga_name, state)
+        info = _model_info(model)
+        if state.saga_id is not None:
+            check_key("state.saga_id", state.saga_id, MAX_SORT_KEY_BYTES)
+        if state.version not in (None, 0):
+            raise SagaValidationError(
+                "state.version", f"a new saga is stored at version 0; got {state.version!r}"
+            )
+
+        def prepare() -> None:
+            state.saga_name = saga_name
+            state.correlation_id = correlation_id
+            if state.saga_id is None:
+                state.saga_id = str(uuid.uuid4())
+            now = utc_now()
+            if state.created_at is None:
+                state.created_at = now
+            if state.updated_at is None:
+                state.updated_at = now
+            self._apply_ttl(state)
+
+        item = self._serialize(state, prepare)
+        item[info.version] = {"N": "0"}
+        self._check_size(item)
+        try:
+            self._send(
+                "PutItem",
+                {
+                    "TableName": self.table_name,
+                    "Item": item,
+                    "ConditionExpression": "attribute_not_exists(#k)",
+                    "ExpressionAttributeNames": {"#k": info.range_key},
+                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                },
+            )
+        except ConditionFailed as exc:
+            raise SagaAlreadyExistsError(saga_name, state.saga_id) from exc.__cause__
+        state.version = 0
+
+    def update(self, saga_name: str, state: SagaModel, expected_version: int) -> None:
+        """Save a changed saga if its stored version is still ``expected_version``.
+
+        One conditional UpdateItem that SETs every attribute the model declares and the state
+        holds, REMOVEs those the state sets to None, leaves attributes the model does not
+        declare untouched, stores ``expected_version + 1`` and sets ``updated_at`` to now.
+        On success ``state.version`` is ``expected_version + 1``.
+
+        :param state: a state whose ``version`` is ``expected_version`` (loaded, changed,
+            saved) or ``expected_version + 1`` (saga-bus style, already incremented).
+        :raises ConcurrencyError: the stored version differs (``actual_version`` tells it).
+        :raises SagaNotFoundError: the saga does not exist; it is never re-created.
+        :raises SagaValidationError: on bad input (nothing is written).
+        :raises SagaTooLargeError: when the item exceeds 400 KB (nothing is written).
+        """
+        check_key("saga_name", saga_name, MAX_PARTITION_KEY_BYTES)
+        expected_version = check_version("expected_version", expected_version)
+        model = self._check_state(saga_name, state)
+        info = _model_info(model)
+        saga_id = check_key("state.saga_id", state.saga_id, MAX_SORT_KEY_BYTES)
+        check_key("state.correlation_id", state.correlation_id, MAX_SORT_KEY_BYTES)
+        if state.saga_name is not None and state.saga_name != saga_name:
+            raise SagaValidationError(
+                "state.saga_name", f"is {state.saga_name!r} but saga_name is {saga_name!r}"
+            )
+        if state.version not in (expected_version, expected_version + 1):
+            raise SagaValidationError(
+                "state.version",
+                f"must be expected_version ({expected_version}) or expected_version + 1, "
+                f"got {state.version!r}",
+            )
+
+        def prepare() -> None:
+            state.saga_name = saga_name
+            state.updated_at = utc_now()
+            self._apply_ttl(state)
+
+        item = self._serialize(state, prepare)
+        new_version = {"N": str(expected_version + 1)}
+        item[info.version] = new_version
+        self._check_size(item)
+
+        names = {"#v": info.version}
+        values: dict[str, Any] = {":v": {"N": str(expected_version)}, ":nv": new_version}
+        sets = ["#v = :nv"]
+        for i, name in enumerate(info.writable & item.keys()):
+            names[f"#s{i}"] = name
+            values[f":s{i}"] = item[name]
+            sets.append(f"#s{i} = :s{i}")
+        removes = []
+        for i, name in enumerate(info.writable - item.keys()):
+            names[f"#r{i}"] = name
+            removes.append(f"#r{i}")
+        expression = "SET " + ", ".join(sets)
+        if removes:
+            expression += " REMOVE " + ", ".join(removes)
+        try:
+            self._send(
+                "UpdateItem",
+                {
+                    "TableName": self.table_name,
+                    "Key": {
+                        info.hash_key: item[info.hash_key],
+                        info.range_key: item[info.range_key],
+                    },
+                    "UpdateExpression": expression,
+                    "ConditionExpression": "#v = :v",
+                    "ExpressionAttributeNames": names,
+                    "ExpressionAttributeValues": values,
+                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                },
+            )
+        except ConditionFailed as exc:
+            old = exc.item if exc.item is not None else self._read_raw(info, saga_name, saga_id)
+            if old is None:
+                raise SagaNotFoundError(saga_name, saga_id) from exc.__cause__
+            stored = old.get(info.version, {}).get("N")
+            raise ConcurrencyError(
+                saga_name, saga_id, expected_version, -1 if stored is None else int(stored)
+            ) from exc.__cause__
+        state.version = expected_version + 1
+
+    def delete(self, saga_name: str, saga_id: str) -> None:
+        """Delete a saga (one DeleteItem). Deleting a missing saga is not an error.
+
+        :raises SagaValidationError: on an empty, non-str or over-long name or id.
+        """
+        check_key("saga_name", saga_name, MAX_PARTITION_KEY_BYTES)
+        check_key("saga_id", saga_id, MAX_SORT_KEY_BYTES)
+        info = _model_info(self.model_for(saga_name))
+        self._send(
+            "DeleteItem",
+            {
+                "TableName": self.table_name,
+                "Key": {info.hash_key: {"S": saga_name}, info.range_key: {"S": saga_id}},
+            },
+        )
+
+    # -- shared steps ----------------------------------------------------------------------
+
+    def _check_state(self, saga_name: str, state: Any) -> type[SagaModel]:
+        model = self.model_for(saga_name)
+        if not isinstance(state, model):
+            raise SagaValidationError(
+                "state",
+                f"saga {saga_name!r} is stored with {model.__name__}; got {type(state).__name__}",
+            )
+        return model
+
+    def _apply_ttl(self, state: SagaModel) -> None:
+        if self._ttl_delta is not None:
+            if state.is_completed:
+                state.ttl = state.updated_at + self._ttl_delta
+            else:
+                state.ttl = None
+
+    def _serialize(self, state: SagaModel, prepare: Any) -> dict[str, Any]:
+        """Apply ``prepare`` to ``state`` and serialize it; undo ``prepare`` if that fails."""
+        snapshot = dict(state.attribute_values)
+        try:
+            prepare()
+            return state.serialize(null_check=True)
+        except AttributeNullError as exc:
+            state.attribute_values = snapshot
+            raise SagaValidationError(f"state.{exc.attr_path}", "cannot be None") from exc
+        except (TypeError, ValueError, OverflowError) as exc:
+            state.attribute_values = snapshot
+            raise SagaValidationError(
+                f"state.{_failing_attribute(state)}", f"cannot be stored: {exc}"
+            ) from exc
+
+    @staticmethod
+    def _check_size(item: dict[str, Any]) -> None:
+        size = item_size(item)
+        if size > ITEM_SIZE_LIMIT:
+            raise SagaTooLargeError("state", size, ITEM_SIZE_LIMIT)
+
+    def _read_raw(self, info: _ModelInfo, saga_name: str, saga_id: str) -> dict[str, Any] | None:
+        """One consistent GetItem, for backends that return no old item on a failed write."""
+        response = self._send(
+            "GetItem",
+            {
+                "TableName": self.table_name,
+                "Key": {info.hash_key: {"S": saga_name}, info.range_key: {"S": saga_id}},
+                "ConsistentRead": True,
+            },
+        )
+        item: dict[str, Any] | None = response.get("Item")
+        return item
+
+    def _send(self, operation: str, request: dict[str, Any]) -> dict[str, Any]:
+        return dispatch(self.connection, self.table_name, operation, request)
+
+
+def _pick(value: Any, meta: Any, name: str) -> Any:
+    return value if value is not None else getattr(meta, name, None)
+
+
+def _failing_attribute(state: SagaModel) -> str:
+    """The name of the first attribute of ``state`` that does not serialize."""
+    for name, attr in state.get_attributes().items():
+        value = getattr(state, name)
+        if value is None:
+            continue
+        try:
+            attr.serialize(value)
+        except Exception:
+            return name
+    return "?"
