@@ -128,6 +128,14 @@ class SagaModel(Model):
 
     correlation_index = CorrelationIndex()
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # A subclass that declares its own Meta would otherwise fall back to PynamoDB's
+        # PROVISIONED default, and `OrderSaga.create_table()` would not give the seed's table.
+        meta = cls.__dict__.get("Meta")
+        if meta is not None and not hasattr(meta, "billing_mode"):
+            meta.billing_mode = PAY_PER_REQUEST_BILLING_MODE
+
     @property
     def metadata(self) -> SagaStateMetadata:
         """The saga-bus metadata of this state, as a frozen snapshot."""

@@ -8,6 +8,7 @@ a missing real server is a failure.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import threading
@@ -76,7 +77,9 @@ class RequestRecorder:
         self.requests: list[tuple[str, dict[str, Any]]] = []
 
     def attach(self, store: DynamoDBSagaStore[Any]) -> None:
-        store.connection.client.meta.events.register("before-parameter-build.dynamodb", self._record)
+        store.connection.client.meta.events.register(
+            "before-parameter-build.dynamodb", self._record
+        )
 
     def _record(self, model: Any, params: dict[str, Any], **_: Any) -> None:
         self.operations.append(model.name)
@@ -136,17 +139,20 @@ def make_store(
     ) -> DynamoDBSagaStore[Any]:
         options.setdefault("table_name", f"sagas-{uuid.uuid4().hex[:12]}")
         store = backend.store(model, **options)
-        if create and store.table_name not in tables:
-            create_table(store)
+        if store.table_name not in tables:
             tables.append(store.table_name)
+            if create:
+                create_table(store)
         recorder.attach(store)
         return store
 
     yield factory
-    if backend.endpoint is not None:
+    if backend.endpoint is not None:  # moto forgets everything by itself
         client = backend.client()
         for name in tables:
-            client.delete_table(TableName=name)
+            # A test may have dropped its table itself, or never made it.
+            with contextlib.suppress(client.exceptions.ResourceNotFoundException):
+                client.delete_table(TableName=name)
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import calendar
 import threading
+import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -24,7 +25,9 @@ from tests.models import OrderSaga, OrderSagaV1, PaymentSaga
 NAME = "OrderSaga"
 
 
-def raw_item(backend: Backend, store: DynamoDBSagaStore[Any], saga_id: str, name: str = NAME) -> Any:
+def raw_item(
+    backend: Backend, store: DynamoDBSagaStore[Any], saga_id: str, name: str = NAME
+) -> Any:
     """The item as stored, read behind the store's back."""
     response = backend.client().get_item(
         TableName=store.table_name,
@@ -35,11 +38,15 @@ def raw_item(backend: Backend, store: DynamoDBSagaStore[Any], saga_id: str, name
 
 
 def all_items(backend: Backend, store: DynamoDBSagaStore[Any]) -> list[Any]:
-    items: list[Any] = backend.client().scan(TableName=store.table_name, ConsistentRead=True)["Items"]
+    items: list[Any] = backend.client().scan(TableName=store.table_name, ConsistentRead=True)[
+        "Items"
+    ]
     return items
 
 
-def inserted(store: DynamoDBSagaStore[Any], correlation_id: str = "order-1", **fields: Any) -> OrderSaga:
+def inserted(
+    store: DynamoDBSagaStore[Any], correlation_id: str = "order-1", **fields: Any
+) -> OrderSaga:
     state = OrderSaga(**fields)
     store.insert(NAME, correlation_id, state)
     return state
@@ -56,7 +63,7 @@ def test_insert_assigns_id_version_and_timestamps(store: Any, recorder: RequestR
     assert recorder.take() == ["PutItem"]
     assert state.saga_name == NAME
     assert state.correlation_id == "order-1"
-    assert len(state.saga_id) == 36 and state.saga_id.count("-") == 4  # a uuid4
+    assert uuid.UUID(state.saga_id).version == 4
     assert state.version == 0
     assert before <= state.created_at == state.updated_at <= datetime.now(timezone.utc)
 
@@ -68,7 +75,6 @@ def test_insert_keeps_a_given_id_and_round_trips(store: Any, recorder: RequestRe
     loaded = store.get_by_id(NAME, "saga-42")
 
     assert recorder.take() == ["GetItem"]
-    assert recorder.requests == [] or True
     assert isinstance(loaded, OrderSaga)
     assert loaded == state
     assert loaded.version == 0
@@ -116,7 +122,9 @@ def test_insert_refuses_a_state_with_a_version(store: Any, recorder: RequestReco
 # -- get_by_correlation_id ------------------------------------------------------------------
 
 
-def test_get_by_correlation_id_queries_the_index_once(store: Any, recorder: RequestRecorder) -> None:
+def test_get_by_correlation_id_queries_the_index_once(
+    store: Any, recorder: RequestRecorder
+) -> None:
     state = inserted(store, correlation_id="order-77", total_cents=77)
     inserted(store, correlation_id="order-78")
     recorder.take()
@@ -261,7 +269,9 @@ def test_update_after_delete_does_not_recreate(store: Any, backend: Backend) -> 
     assert all_items(backend, store) == []
 
 
-def test_attribute_of_a_newer_model_survives_an_older_worker(make_store: Any, backend: Backend) -> None:
+def test_attribute_of_a_newer_model_survives_an_older_worker(
+    make_store: Any, backend: Backend
+) -> None:
     new_store = make_store(OrderSaga)
     old_store = make_store(OrderSagaV1, table_name=new_store.table_name)
     inserted(new_store, saga_id="roll", note="keep me", extra={"k": "v"})
@@ -312,7 +322,8 @@ def test_same_saga_id_under_two_saga_names(make_store: Any, backend: Backend) ->
     assert len(all_items(backend, store)) == 2
     assert store.get_by_id(NAME, "same") == order
     loaded = store.get_by_id("PaymentSaga", "same")
-    assert isinstance(loaded, PaymentSaga) and loaded.amount_cents == 2
+    assert isinstance(loaded, PaymentSaga)
+    assert loaded.amount_cents == 2
     store.delete(NAME, "same")
     assert store.get_by_id("PaymentSaga", "same") == payment
 
@@ -353,7 +364,9 @@ def test_ttl_only_on_completion(make_store: Any, backend: Backend) -> None:
 def test_without_ttl_days_the_state_ttl_is_kept(store: Any, backend: Backend) -> None:
     expiry = datetime(2030, 1, 1, tzinfo=timezone.utc)
     inserted(store, saga_id="own-ttl", ttl=expiry)
-    assert raw_item(backend, store, "own-ttl")["ttl"] == {"N": str(calendar.timegm(expiry.utctimetuple()))}
+    assert raw_item(backend, store, "own-ttl")["ttl"] == {
+        "N": str(calendar.timegm(expiry.utctimetuple()))
+    }
 
 
 # -- metadata -------------------------------------------------------------------------------
@@ -363,7 +376,12 @@ def test_metadata_snapshot(store: Any) -> None:
     state = inserted(store, saga_id="meta", trace_parent="00-1-2-01", timeout_ms=5000)
     meta = store.get_by_id(NAME, "meta").metadata
     assert isinstance(meta, SagaStateMetadata)
-    assert (meta.saga_id, meta.version, meta.trace_parent, meta.timeout_ms) == ("meta", 0, "00-1-2-01", 5000)
+    assert (meta.saga_id, meta.version, meta.trace_parent, meta.timeout_ms) == (
+        "meta",
+        0,
+        "00-1-2-01",
+        5000,
+    )
     assert meta.created_at == state.created_at
     with pytest.raises(AttributeError):
         meta.version = 5  # type: ignore[misc]
@@ -426,7 +444,14 @@ def test_data_plane_uses_only_the_seed_iam_actions(store: Any, recorder: Request
     sent = recorder.take()
     assert set(sent) <= SEED_IAM_ACTIONS
     assert sent == [
-        "PutItem", "GetItem", "Query", "UpdateItem", "UpdateItem", "PutItem", "DeleteItem", "UpdateItem",
+        "PutItem",
+        "GetItem",
+        "Query",
+        "UpdateItem",
+        "UpdateItem",
+        "PutItem",
+        "DeleteItem",
+        "UpdateItem",
     ]
 
 
