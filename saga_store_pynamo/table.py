@@ -145,7 +145,7 @@ def create_table(
     differences = _differences(request, description)
     if differences:
         raise IncompatibleTableError(table_name, differences)
-    if wait:
+    if wait and not _is_active(description):
         _wait_active(send, table_name, timeout_seconds)
     ttl_attribute = model._ttl_attribute()  # type: ignore[no-untyped-call]
     if ttl_attribute is not None:
@@ -202,18 +202,26 @@ def _differences(wanted: dict[str, Any], actual: dict[str, Any]) -> list[str]:
     return found
 
 
+def _statuses(table: dict[str, Any]) -> list[str | None]:
+    indexes = table.get("GlobalSecondaryIndexes") or []
+    return [table.get("TableStatus"), *(i.get("IndexStatus") for i in indexes)]
+
+
+def _is_active(table: dict[str, Any]) -> bool:
+    return all(status in ("ACTIVE", None) for status in _statuses(table))
+
+
 def _wait_active(send: Any, table_name: str, timeout_seconds: float) -> None:
     deadline = time.monotonic() + timeout_seconds
     while True:
         table = send("DescribeTable", {"TableName": table_name})["Table"]
-        statuses = [table.get("TableStatus")] + [
-            i.get("IndexStatus") for i in table.get("GlobalSecondaryIndexes") or []
-        ]
-        if all(s in ("ACTIVE", None) for s in statuses):
+        if _is_active(table):
             return
         if time.monotonic() > deadline:
-            raise TimeoutError(
-                f"table {table_name!r} not ACTIVE after {timeout_seconds:g} s: {statuses}"
+            raise SagaStoreRequestError(
+                "DescribeTable",
+                None,
+                f"table {table_name!r} not ACTIVE after {timeout_seconds:g} s: {_statuses(table)}",
             )
         time.sleep(1.0)
 
