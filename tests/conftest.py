@@ -11,34 +11,21 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import threading
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
-from moto.core.botocore_stubber import BotocoreStubber
 
 from saga_store_pynamo import DynamoDBSagaStore, SagaModel, create_table
 from saga_store_pynamo._dynamodb_local import DynamoDBLocal, unavailable_reason
+from saga_store_pynamo._moto import atomic_moto
 from tests.models import OrderSaga
 
 REGION = "us-east-1"
 CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing-secret"}
 IN_CI = os.environ.get("CI", "").lower() == "true"
-
-# moto applies a conditional write without holding any lock, so two threads can both pass
-# the same condition; DynamoDB applies each conditional write atomically. Serialising moto's
-# request handling makes it behave like the server it imitates (the store is not changed).
-_MOTO_LOCK = threading.Lock()
-_moto_process_request = BotocoreStubber.process_request
-
-
-def _atomic_process_request(self: BotocoreStubber, request: Any) -> Any:
-    with _MOTO_LOCK:
-        return _moto_process_request(self, request)
 
 
 @dataclasses.dataclass
@@ -109,9 +96,8 @@ def dynamodb_local_endpoint() -> Iterator[str]:
 def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
     """Each backend in turn."""
     if request.param == "moto":
-        monkeypatch = request.getfixturevalue("monkeypatch")
-        monkeypatch.setattr(BotocoreStubber, "process_request", _atomic_process_request)
-        with mock_aws():
+        # moto is made atomic per request, as DynamoDB is (see saga_store_pynamo._moto).
+        with atomic_moto():
             yield Backend("moto", None, max_item_bytes=405_000)
     else:
         endpoint = request.getfixturevalue("dynamodb_local_endpoint")
