@@ -16,7 +16,7 @@ from .errors import (
     TableNotFoundError,
 )
 from .models import CorrelationIndex, SagaModel, SagaStateMetadata, UTCTimestampAttribute
-from .store import DynamoDBSagaStore
+from .store import DynamoDBSagaStore, correlation_saga_id
 from .table import create_table
 
 __version__ = "0.1.0"
@@ -37,5 +37,6 @@ __all__ = [
     "TableNotFoundError",
     "UTCTimestampAttribute",
     "__version__",
+    "correlation_saga_id",
     "create_table",
 ]

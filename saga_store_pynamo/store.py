@@ -32,7 +32,7 @@ from .errors import (
 )
 from .models import SagaModel, utc_now
 
-__all__ = ["DynamoDBSagaStore"]
+__all__ = ["DynamoDBSagaStore", "correlation_saga_id"]
 
 M = TypeVar("M", bound=SagaModel, default=SagaModel)
 
@@ -113,6 +113,15 @@ class DynamoDBSagaStore(Generic[M]):
         consistent GetItem) to tell a conflict from a missing saga. Only for a backend that
         ignores ``ReturnValuesOnConditionCheckFailure``; DynamoDB, DynamoDB Local, LocalStack
         and moto return the stored item with the failure, so by default no read is needed.
+    :param unique_correlation: at most one saga per ``(saga_name, correlation_id)``, enforced
+        by DynamoDB: a saga's id is derived from its correlation id
+        (:func:`correlation_saga_id`), so a second insert fails the key condition however
+        many workers race, and ``get_by_correlation_id`` is a strongly consistent GetItem.
+        See ``docs/unique-correlation.md``.
+    :param correlation_fallback: with ``unique_correlation``, a correlation id not found by
+        key is looked up in the ``correlationIndex`` GSI too, so sagas inserted before the
+        option was turned on are still found (one more request, only on that path). Turn
+        it off once no such sagas remain.
     :raises SagaValidationError: on a conflicting or incomplete configuration. Nothing is
         sent to AWS until the first call.
     """
@@ -133,6 +142,8 @@ class DynamoDBSagaStore(Generic[M]):
         max_retry_attempts: int | None = None,
         max_pool_connections: int | None = None,
         read_on_conflict: bool = False,
+        unique_correlation: bool = False,
+        correlation_fallback: bool = True,
     ) -> None:
         self._model: type[M] = _check_model("model", model)  # type: ignore[assignment]
         self._models: dict[str, type[SagaModel]] = {}
@@ -154,6 +165,8 @@ class DynamoDBSagaStore(Generic[M]):
             raise SagaValidationError("ttl_days", f"must be a positive number, got {ttl_days!r}")
         self.ttl_days = ttl_days
         self.read_on_conflict = bool(read_on_conflict)
+        self.unique_correlation = bool(unique_correlation)
+        self.correlation_fallback = bool(correlation_fallback)
         self._ttl_delta = None if ttl_days is None else timedelta(days=ttl_days)
 
         connection_options = {
@@ -267,10 +280,13 @@ class DynamoDBSagaStore(Generic[M]):
         return None if item is None else model.from_raw_data(item)  # type: ignore[return-value]
 
     def get_by_correlation_id(self, saga_name: str, correlation_id: str) -> M | None:
-        """Find a saga by correlation id (one Query on the ``correlationIndex`` GSI).
+        """Find a saga by correlation id.
 
-        A GSI is eventually consistent on AWS: a saga inserted a moment ago may not be found
-        yet. If several sagas share the correlation id, one of them is returned.
+        By default one Query on the ``correlationIndex`` GSI, which AWS serves with eventual
+        consistency: a saga inserted a moment ago may not be found yet, and if several sagas
+        share the correlation id one of them is returned. With ``unique_correlation`` it is
+        one strongly consistent GetItem of the derived key, then (``correlation_fallback``)
+        the GSI Query only when that finds nothing.
 
         :returns: the state, or None when none is found.
         :raises SagaValidationError: on an empty, non-str or over-long name or correlation id.
@@ -279,6 +295,13 @@ class DynamoDBSagaStore(Generic[M]):
         check_key("correlation_id", correlation_id, MAX_SORT_KEY_BYTES)
         model = self.model_for(saga_name)
         info = _model_info(model)
+        if self.unique_correlation:
+            saga_id = correlation_saga_id(saga_name, correlation_id)
+            item = self._read_raw(info, saga_name, saga_id)
+            if item is not None:
+                return model.from_raw_data(item)  # type: ignore[return-value]
+            if not self.correlation_fallback:
+                return None
         response = self._send(
             "Query",
             {
@@ -292,6 +315,18 @@ class DynamoDBSagaStore(Generic[M]):
         )
         items = response.get("Items") or []
         return model.from_raw_data(items[0]) if items else None  # type: ignore[return-value]
+
+    def saga_id_for(self, saga_name: str, correlation_id: str) -> str | None:
+        """The id ``insert`` gives a new saga with this correlation id, if the mode fixes it.
+
+        With ``unique_correlation`` it is :func:`correlation_saga_id`; otherwise None (a
+        fresh uuid4 is assigned).
+        """
+        if not self.unique_correlation:
+            return None
+        check_key("saga_name", saga_name, MAX_PARTITION_KEY_BYTES)
+        check_key("correlation_id", correlation_id, MAX_SORT_KEY_BYTES)
+        return correlation_saga_id(saga_name, correlation_id)
 
     def insert(self, saga_name: str, correlation_id: str, state: SagaModel) -> None:
         """Store a new saga at version 0 (one conditional PutItem).
@@ -308,8 +343,15 @@ class DynamoDBSagaStore(Generic[M]):
         check_key("correlation_id", correlation_id, MAX_SORT_KEY_BYTES)
         model = self._check_state(saga_name, state)
         info = _model_info(model)
+        new_id = self.saga_id_for(saga_name, correlation_id) or str(uuid.uuid4())
         if state.saga_id is not None:
             check_key("state.saga_id", state.saga_id, MAX_SORT_KEY_BYTES)
+            if self.unique_correlation and state.saga_id != new_id:
+                raise SagaValidationError(
+                    "state.saga_id",
+                    "with unique_correlation a saga's id is derived from its correlation id; "
+                    f"leave it unset or use store.saga_id_for(...) ({new_id!r})",
+                )
         if state.version not in (None, 0):
             raise SagaValidationError(
                 "state.version", f"a new saga is stored at version 0; got {state.version!r}"
@@ -319,7 +361,7 @@ class DynamoDBSagaStore(Generic[M]):
             state.saga_name = saga_name
             state.correlation_id = correlation_id
             if state.saga_id is None:
-                state.saga_id = str(uuid.uuid4())
+                state.saga_id = new_id
             now = utc_now()
             if state.created_at is None:
                 state.created_at = now
@@ -369,6 +411,15 @@ class DynamoDBSagaStore(Generic[M]):
         if state.saga_name is not None and state.saga_name != saga_name:
             raise SagaValidationError(
                 "state.saga_name", f"is {state.saga_name!r} but saga_name is {saga_name!r}"
+            )
+        if (
+            self.unique_correlation
+            and _is_derived_id(saga_id)
+            and saga_id != correlation_saga_id(saga_name, state.correlation_id)
+        ):
+            raise SagaValidationError(
+                "state.correlation_id",
+                "cannot change under unique_correlation: the saga's id is derived from it",
             )
         if state.version not in (expected_version, expected_version + 1):
             raise SagaValidationError(
@@ -499,6 +550,30 @@ class DynamoDBSagaStore(Generic[M]):
 
     def _send(self, operation: str, request: dict[str, Any]) -> dict[str, Any]:
         return dispatch(self.connection, self.table_name, operation, request)
+
+
+#: Namespace of the ids derived from correlation ids. Never change it: stored sagas are keyed
+#: by ids derived with it.
+CORRELATION_NAMESPACE = uuid.UUID("6f1d3c1e-8a0b-5b64-9a59-5a6761c0ffee")
+
+
+def correlation_saga_id(saga_name: str, correlation_id: str) -> str:
+    """The saga id ``unique_correlation`` derives from ``(saga_name, correlation_id)``.
+
+    A name-based UUID (version 5): the same inputs give the same id on every machine and in
+    every release, and the saga name's length prefix keeps distinct pairs distinct.
+    """
+    return str(uuid.uuid5(CORRELATION_NAMESPACE, f"{len(saga_name)}:{saga_name}{correlation_id}"))
+
+
+def _is_derived_id(saga_id: str) -> bool:
+    """Whether ``saga_id`` is a version 5 UUID in canonical form, as derived ids are."""
+    if len(saga_id) != 36 or saga_id[14] != "5":
+        return False
+    try:
+        return str(uuid.UUID(saga_id)) == saga_id
+    except ValueError:
+        return False
 
 
 def _pick(value: Any, meta: Any, name: str) -> Any:
