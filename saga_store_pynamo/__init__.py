@@ -16,7 +16,7 @@ from .errors import (
     TableNotFoundError,
 )
 from .models import CorrelationIndex, SagaModel, SagaStateMetadata, UTCTimestampAttribute
-from .store import DynamoDBSagaStore, correlation_saga_id
+from .store import DynamoDBSagaStore, SagaPage, correlation_saga_id
 from .table import create_table
 
 __version__ = "0.1.0"
@@ -29,6 +29,7 @@ __all__ = [
     "SagaAlreadyExistsError",
     "SagaModel",
     "SagaNotFoundError",
+    "SagaPage",
     "SagaStateMetadata",
     "SagaStoreError",
     "SagaStoreRequestError",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import Mapping
-from datetime import timedelta
+from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime, timedelta
 from typing import Any, Generic
 
 from pynamodb.attributes import TTLAttribute, VersionAttribute
@@ -20,6 +20,7 @@ from ._connection import (
     check_table_name,
     to_credentials,
 )
+from ._cursor import decode_cursor, encode_cursor
 from ._dispatch import ConditionFailed, dispatch
 from ._size import ITEM_SIZE_LIMIT, item_size
 from ._validation import MAX_PARTITION_KEY_BYTES, MAX_SORT_KEY_BYTES, check_key, check_version
@@ -32,7 +33,7 @@ from .errors import (
 )
 from .models import SagaModel, utc_now
 
-__all__ = ["DynamoDBSagaStore", "correlation_saga_id"]
+__all__ = ["DynamoDBSagaStore", "SagaPage", "correlation_saga_id"]
 
 M = TypeVar("M", bound=SagaModel, default=SagaModel)
 
@@ -48,6 +49,7 @@ class _ModelInfo:
     range_key: str
     version: str
     correlation_id: str
+    completed: str
     ttl: str | None
     # Declared non-key attributes other than the version, in DynamoDB names.
     writable: frozenset[str]
@@ -69,6 +71,7 @@ def _model_info(model: type[SagaModel]) -> _ModelInfo:
             range_key=range_key,
             version=version[0],
             correlation_id=attributes["correlation_id"].attr_name,
+            completed=attributes["is_completed"].attr_name,
             ttl=ttl[0] if ttl else None,
             writable=frozenset(
                 a.attr_name for a in attributes.values() if not (a.is_hash_key or a.is_range_key)
@@ -77,6 +80,15 @@ def _model_info(model: type[SagaModel]) -> _ModelInfo:
         )
         _model_info_cache[model] = info
     return info
+
+
+@dataclasses.dataclass(frozen=True)
+class SagaPage(Generic[M]):
+    """One page of sagas from ``find_by_name``."""
+
+    items: list[M]
+    #: Pass it back as ``cursor`` for the next page; None when there are no more.
+    cursor: str | None
 
 
 def _check_model(field: str, model: Any) -> type[SagaModel]:
@@ -496,6 +508,138 @@ class DynamoDBSagaStore(Generic[M]):
             },
         )
 
+    # -- operations: listing and purging -----------------------------------------------------
+
+    def find_by_name(
+        self,
+        saga_name: str,
+        *,
+        completed: bool | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+        consistent_read: bool = False,
+    ) -> SagaPage[M]:
+        """One page of the sagas of one saga name, in saga id order (Query, never Scan).
+
+        Pages are full: with a ``completed`` filter the store keeps reading until ``limit``
+        matching sagas or the end (DynamoDB applies ``Limit`` before a filter).
+
+        :param completed: True for completed sagas only, False for active ones, None for all.
+        :param limit: page size, 1 to 1,000.
+        :param cursor: the ``cursor`` of the previous page.
+        :param consistent_read: a strongly consistent Query (twice the read units).
+        :raises SagaValidationError: on a bad name, limit or cursor.
+        """
+        check_key("saga_name", saga_name, MAX_PARTITION_KEY_BYTES)
+        if type(limit) is not int or not 1 <= limit <= 1000:
+            raise SagaValidationError("limit", f"must be an int from 1 to 1,000, got {limit!r}")
+        if completed not in (None, True, False):
+            raise SagaValidationError(
+                "completed", f"must be True, False or None, got {completed!r}"
+            )
+        model = self.model_for(saga_name)
+        info = _model_info(model)
+        key_of = {info.hash_key: {"S": saga_name}, info.range_key: None}
+        start = None if cursor is None else decode_cursor(cursor, key_of)
+        request: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": "#n = :n",
+            "ExpressionAttributeNames": {"#n": info.hash_key},
+            "ExpressionAttributeValues": {":n": {"S": saga_name}},
+            "ConsistentRead": bool(consistent_read),
+        }
+        if completed is not None:
+            _add_completed_filter(request, info, completed)
+        items: list[M] = []
+        while True:
+            # Without a filter, ask for exactly what is missing; with one, read in pages of
+            # at least 100 so a selective filter costs few round trips.
+            missing = limit - len(items)
+            request["Limit"] = missing if completed is None else max(missing, 100)
+            if start is not None:
+                request["ExclusiveStartKey"] = start
+            response = self._send("Query", request)
+            page = response.get("Items") or []
+            for position, item in enumerate(page):
+                items.append(model.from_raw_data(item))  # type: ignore[arg-type]
+                if len(items) == limit:
+                    more = position + 1 < len(page) or "LastEvaluatedKey" in response
+                    last = {
+                        info.hash_key: item[info.hash_key],
+                        info.range_key: item[info.range_key],
+                    }
+                    return SagaPage(items, encode_cursor(last) if more else None)
+            start = response.get("LastEvaluatedKey")
+            if start is None:
+                return SagaPage(items, None)
+
+    def iter_by_name(
+        self, saga_name: str, *, completed: bool | None = None, page_size: int = 100
+    ) -> Iterator[M]:
+        """Every saga of one saga name, page by page (see :meth:`find_by_name`)."""
+        cursor = None
+        while True:
+            page = self.find_by_name(saga_name, completed=completed, limit=page_size, cursor=cursor)
+            yield from page.items
+            if page.cursor is None:
+                return
+            cursor = page.cursor
+
+    def purge_completed(
+        self,
+        saga_name: str,
+        *,
+        before: datetime,
+        dry_run: bool = False,
+        on_progress: Callable[[int, int], None] | None = None,
+    ) -> int:
+        """Delete the completed sagas of one saga name last updated before ``before``.
+
+        Each DeleteItem is conditioned on the saga still being completed at the version that
+        was read, so a saga changed in between is skipped, not deleted. TTL (``ttl_days``)
+        remains the main cleanup; this is for operators.
+
+        :param before: an aware datetime.
+        :param dry_run: count what would be deleted, delete nothing.
+        :param on_progress: called with (sagas matched so far, sagas deleted so far).
+        :returns: the number of sagas deleted (or, with ``dry_run``, that would be).
+        """
+        check_key("saga_name", saga_name, MAX_PARTITION_KEY_BYTES)
+        if not isinstance(before, datetime) or before.utcoffset() is None:
+            raise SagaValidationError("before", "must be a timezone-aware datetime")
+        model = self.model_for(saga_name)
+        info = _model_info(model)
+        matched = deleted = 0
+        for state in self.iter_by_name(saga_name, completed=True, page_size=100):
+            if state.updated_at is None or state.updated_at >= before:
+                continue
+            matched += 1
+            if not dry_run:
+                try:
+                    self._send(
+                        "DeleteItem",
+                        {
+                            "TableName": self.table_name,
+                            "Key": {
+                                info.hash_key: {"S": saga_name},
+                                info.range_key: {"S": state.saga_id},
+                            },
+                            # Same version => same updatedAt: every write bumps the version.
+                            "ConditionExpression": "#v = :v AND #c = :t",
+                            "ExpressionAttributeNames": {"#v": info.version, "#c": info.completed},
+                            "ExpressionAttributeValues": {
+                                ":v": {"N": str(state.version)},
+                                ":t": {"BOOL": True},
+                            },
+                        },
+                    )
+                    deleted += 1
+                except ConditionFailed:
+                    pass  # changed since it was read: not ours to delete any more
+            if on_progress is not None:
+                on_progress(matched, deleted)
+        return matched if dry_run else deleted
+
     # -- shared steps ----------------------------------------------------------------------
 
     def _check_state(self, saga_name: str, state: Any) -> type[SagaModel]:
@@ -550,6 +694,15 @@ class DynamoDBSagaStore(Generic[M]):
 
     def _send(self, operation: str, request: dict[str, Any]) -> dict[str, Any]:
         return dispatch(self.connection, self.table_name, operation, request)
+
+
+def _add_completed_filter(request: dict[str, Any], info: _ModelInfo, completed: bool) -> None:
+    request["ExpressionAttributeNames"]["#c"] = info.completed
+    request["ExpressionAttributeValues"][":t"] = {"BOOL": True}
+    # A saga written without isCompleted (by another tool) counts as active.
+    request["FilterExpression"] = (
+        "#c = :t" if completed else "(attribute_not_exists(#c) OR NOT #c = :t)"
+    )
 
 
 #: Namespace of the ids derived from correlation ids. Never change it: stored sagas are keyed
