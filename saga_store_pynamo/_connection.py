@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from typing import Any, TypeAlias, Union
@@ -13,7 +14,14 @@ from pynamodb.connection import Connection
 
 from .errors import SagaValidationError
 
-__all__ = ["CredentialsOption", "StoreConnection", "check_endpoint", "check_table_name"]
+__all__ = [
+    "CredentialsOption",
+    "StoreConnection",
+    "check_endpoint",
+    "check_table_name",
+    "configured_region",
+    "to_credentials",
+]
 
 #: A botocore ``Credentials`` object (refreshable ones keep refreshing), or a mapping with
 #: ``aws_access_key_id``, ``aws_secret_access_key`` and optionally ``aws_session_token``.
@@ -43,6 +51,21 @@ def check_endpoint(endpoint: Any) -> str:
     raise SagaValidationError(
         "endpoint", f"must be an http(s) URL such as 'http://localhost:8000', got {endpoint!r}"
     )
+
+
+def configured_region() -> str | None:
+    """The region botocore would pick up from the environment or the profile, if any.
+
+    Reads environment variables and the AWS config file; sends nothing.
+    """
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    if region:
+        return region
+    try:
+        configured = botocore.session.Session().get_config_variable("region")
+    except Exception:  # a broken profile must not break construction; botocore will say
+        return None
+    return configured if isinstance(configured, str) and configured else None
 
 
 def to_credentials(credentials: Any) -> Credentials:

@@ -18,6 +18,7 @@ from ._connection import (
     StoreConnection,
     check_endpoint,
     check_table_name,
+    configured_region,
     to_credentials,
 )
 from ._cursor import decode_cursor, encode_cursor
@@ -209,8 +210,15 @@ class DynamoDBSagaStore(Generic[M]):
             if region is not None and (not isinstance(region, str) or not region):
                 raise SagaValidationError("region", f"must be a non-empty str, got {region!r}")
             host = check_endpoint(endpoint) if endpoint is not None else meta.host
+            resolved_region = region or meta.region or configured_region()
+            if not resolved_region:
+                raise SagaValidationError(
+                    "region",
+                    "no region: pass region=..., set Meta.region on the model, or set "
+                    "AWS_REGION / AWS_DEFAULT_REGION (or a profile's region)",
+                )
             self.connection = StoreConnection(
-                region=region or meta.region,
+                region=resolved_region,
                 host=host,
                 credentials=None if credentials is None else to_credentials(credentials),
                 connect_timeout_seconds=_pick(

@@ -173,6 +173,17 @@ def test_context_manager_closes_its_own_connection(make_store: Any) -> None:
     assert store.connection._client is None
 
 
+def test_a_missing_region_is_refused_at_construction(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/aws-config")
+    with pytest.raises(SagaValidationError) as caught:
+        DynamoDBSagaStore(SagaModel)
+    assert caught.value.field == "region"
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-central-1")
+    assert DynamoDBSagaStore(SagaModel).region == "eu-central-1"
+
+
 def test_saga_model_defaults() -> None:
     assert SagaModel.Meta.table_name == "sagas"
     assert OrderSaga.Meta.billing_mode == "PAY_PER_REQUEST"

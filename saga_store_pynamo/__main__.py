@@ -1,0 +1,7 @@
+"""``python -m saga_store_pynamo``: the ``saga-store`` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

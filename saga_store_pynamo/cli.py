@@ -1,0 +1,284 @@
+"""The ``saga-store`` command: table set-up, schema export, listing, inspection and purging.
+
+Every command takes ``--table``, ``--region``, ``--endpoint`` and ``--model module:Class``,
+each also read from an environment variable (``SAGA_STORE_TABLE``, ``SAGA_STORE_REGION``,
+``SAGA_STORE_ENDPOINT``, ``SAGA_STORE_MODEL``). Credentials come from botocore's usual chain
+(environment, profile, instance role). Expected failures print one line on stderr and exit 1;
+usage errors exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
+from typing import Any, NoReturn, TextIO
+
+from ._connection import configured_region
+from .errors import SagaStoreError
+from .models import SagaModel
+from .store import DynamoDBSagaStore
+
+__all__ = ["main"]
+
+_ENV = {
+    "table": "SAGA_STORE_TABLE",
+    "region": "SAGA_STORE_REGION",
+    "endpoint": "SAGA_STORE_ENDPOINT",
+    "model": "SAGA_STORE_MODEL",
+}
+
+
+class CommandError(Exception):
+    """An expected failure: printed as one line, exit status 1."""
+
+
+def load_model(path: str) -> type[SagaModel]:
+    """Import ``module:Class`` and check that it is a ``SagaModel`` subclass."""
+    module_name, _, class_name = path.partition(":")
+    if not module_name or not class_name:
+        raise CommandError(f"--model must look like 'package.module:ClassName', got {path!r}")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise CommandError(f"cannot import model module {module_name!r}: {exc}") from exc
+    model = getattr(module, class_name, None)
+    if not (isinstance(model, type) and issubclass(model, SagaModel)):
+        raise CommandError(f"{path!r} is not a SagaModel subclass")
+    return model
+
+
+def parse_date(text: str) -> datetime:
+    """An ISO 8601 date or datetime; without a time zone it is taken as UTC."""
+    try:
+        value = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
+    except ValueError as exc:
+        raise CommandError(
+            f"--before: {text!r} is not an ISO 8601 date such as 2026-01-31 or 2026-01-31T12:00:00Z"
+        ) from exc
+    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+
+
+def _store(args: argparse.Namespace) -> DynamoDBSagaStore[Any]:
+    model = load_model(args.model) if args.model else SagaModel
+    return DynamoDBSagaStore(
+        model, table_name=args.table, region=args.region, endpoint=args.endpoint
+    )
+
+
+def _schema_target(args: argparse.Namespace) -> Any:
+    model = load_model(args.model) if args.model else SagaModel
+    return model
+
+
+# -- commands ----------------------------------------------------------------------------------
+
+
+def cmd_create_table(args: argparse.Namespace, out: TextIO) -> int:
+    from .table import create_table
+
+    store = _store(args)
+    created = create_table(
+        store,
+        billing_mode=args.billing_mode,
+        stream_view_type=args.stream_view_type,
+        point_in_time_recovery=args.point_in_time_recovery,
+    )
+    state = "created" if created else "already exists and matches the model"
+    out.write(f"table {store.table_name!r} {state}\n")
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace, out: TextIO) -> int:
+    from . import iac
+    from .table import table_definition
+
+    model = _schema_target(args)
+    table_name = args.table or model.Meta.table_name
+    region = args.region or getattr(model.Meta, "region", None) or configured_region()
+    if args.format == "json":
+        text = json.dumps(table_definition(model, table_name=table_name), indent=2) + "\n"
+    elif args.format == "cloudformation":
+        text = iac.cloudformation(model, table_name=table_name)
+    elif args.format == "terraform":
+        text = iac.terraform(model, table_name=table_name)
+    else:
+        text = iac.iam_policy_json(model, table_name=table_name, region=region) + "\n"
+    out.write(text if text.endswith("\n") else text + "\n")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace, out: TextIO) -> int:
+    store = _store(args)
+    completed = True if args.completed else False if args.active else None
+    page = store.find_by_name(args.name, completed=completed, limit=args.limit, cursor=args.cursor)
+    out.write("saga_id\tcorrelation_id\tversion\tcompleted\tupdated_at\n")
+    for state in page.items:
+        updated = state.updated_at.isoformat() if state.updated_at else ""
+        out.write(
+            f"{state.saga_id}\t{state.correlation_id}\t{state.version}\t"
+            f"{bool(state.is_completed)}\t{updated}\n"
+        )
+    if page.cursor is not None:
+        out.write(f"# more: --cursor {page.cursor}\n")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace, out: TextIO) -> int:
+    store = _store(args)
+    state = store.get_by_id(args.name, args.saga_id)
+    if state is None:
+        raise CommandError(
+            f"saga {args.name!r} id {args.saga_id!r} not found in {store.table_name!r}"
+        )
+    out.write(json.dumps(state.to_simple_dict(), indent=2, sort_keys=True, default=str) + "\n")
+    return 0
+
+
+def cmd_purge(args: argparse.Namespace, out: TextIO) -> int:
+    before = parse_date(args.before)
+    store = _store(args)
+    progress = _progress_bar(sys.stderr, "matched {0}, deleted {1}")
+    count = store.purge_completed(
+        args.name, before=before, dry_run=args.dry_run, on_progress=progress
+    )
+    if sys.stderr.isatty():
+        sys.stderr.write("\n")
+    verb = "would delete" if args.dry_run else "deleted"
+    out.write(
+        f"{verb} {count} completed {args.name} sagas last updated before {before.isoformat()}\n"
+    )
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
+    from . import demo
+
+    final = demo.run(args.endpoint, args.workers, out=out)
+    ok = bool(final.is_completed and final.paid_cents == final.total_cents)
+    out.write("demo finished: the order saga is complete\n" if ok else "demo FAILED\n")
+    return 0 if ok else 1
+
+
+def _progress_bar(stream: TextIO, template: str) -> Callable[[int, int], None] | None:
+    """A one-line progress display on a terminal; nothing when output is redirected."""
+    if not stream.isatty():
+        return None
+
+    def show(matched: int, deleted: int) -> None:
+        stream.write("\r" + template.format(matched, deleted))
+        stream.flush()
+
+    return show
+
+
+# -- parser ------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``saga-store`` argument parser."""
+    common = argparse.ArgumentParser(add_help=False)
+    group = common.add_argument_group("connection (each also from an environment variable)")
+    group.add_argument(
+        "--table", default=os.environ.get(_ENV["table"]), help="table name [SAGA_STORE_TABLE]"
+    )
+    group.add_argument(
+        "--region", default=os.environ.get(_ENV["region"]), help="AWS region [SAGA_STORE_REGION]"
+    )
+    group.add_argument(
+        "--endpoint",
+        default=os.environ.get(_ENV["endpoint"]),
+        help="endpoint URL, e.g. http://localhost:8000 for DynamoDB Local [SAGA_STORE_ENDPOINT]",
+    )
+    group.add_argument(
+        "--model",
+        default=os.environ.get(_ENV["model"]),
+        help="your SagaModel subclass as module:Class (default: SagaModel) [SAGA_STORE_MODEL]",
+    )
+
+    parser = argparse.ArgumentParser(
+        prog="saga-store", description="Operate a saga-store-pynamo DynamoDB table."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    create = commands.add_parser(
+        "create-table", parents=[common], help="create the table, or check an existing one"
+    )
+    create.add_argument("--billing-mode", default="PAY_PER_REQUEST", choices=["PAY_PER_REQUEST"])
+    create.add_argument(
+        "--stream-view-type",
+        choices=["KEYS_ONLY", "NEW_IMAGE", "OLD_IMAGE", "NEW_AND_OLD_IMAGES"],
+        help="enable a DynamoDB stream with this view",
+    )
+    create.add_argument(
+        "--point-in-time-recovery", action="store_true", help="enable point-in-time recovery"
+    )
+    create.set_defaults(handler=cmd_create_table)
+
+    schema = commands.add_parser(
+        "schema", parents=[common], help="print the table as CloudFormation, Terraform, JSON or IAM"
+    )
+    schema.add_argument(
+        "--format", choices=["cloudformation", "terraform", "json", "iam"], default="json"
+    )
+    schema.set_defaults(handler=cmd_schema)
+
+    listing = commands.add_parser("list", parents=[common], help="list the sagas of one saga name")
+    listing.add_argument("name", help="saga name, e.g. OrderSaga")
+    which = listing.add_mutually_exclusive_group()
+    which.add_argument("--completed", action="store_true", help="completed sagas only")
+    which.add_argument("--active", action="store_true", help="active sagas only")
+    listing.add_argument("--limit", type=int, default=100, help="page size (default 100)")
+    listing.add_argument("--cursor", help="the cursor printed after the previous page")
+    listing.set_defaults(handler=cmd_list)
+
+    show = commands.add_parser("show", parents=[common], help="print one saga as JSON")
+    show.add_argument("name", help="saga name")
+    show.add_argument("saga_id", metavar="ID", help="saga id")
+    show.set_defaults(handler=cmd_show)
+
+    purge = commands.add_parser(
+        "purge", parents=[common], help="delete completed sagas last updated before a date"
+    )
+    purge.add_argument("name", help="saga name")
+    purge.add_argument(
+        "--before", required=True, help="ISO 8601 date or datetime (UTC when no zone is given)"
+    )
+    purge.add_argument("--dry-run", action="store_true", help="count, delete nothing")
+    purge.set_defaults(handler=cmd_purge)
+
+    demo = commands.add_parser(
+        "demo", parents=[common], help="run an order saga end to end (embedded moto by default)"
+    )
+    demo.add_argument("--workers", type=int, default=4, help="concurrent workers (default 4)")
+    demo.set_defaults(handler=cmd_demo)
+    return parser
+
+
+def _fail(message: str) -> NoReturn:
+    sys.stderr.write(f"saga-store: error: {message}\n")
+    raise SystemExit(1)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``saga-store``; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        status: int = args.handler(args, sys.stdout)
+    except (CommandError, SagaStoreError) as exc:
+        _fail(str(exc))
+    except ImportError as exc:  # the demo without the [demo] extra
+        _fail(str(exc))
+    except KeyboardInterrupt:
+        sys.stderr.write("saga-store: interrupted\n")
+        return 130
+    return status
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

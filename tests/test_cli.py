@@ -1,0 +1,242 @@
+"""The ``saga-store`` CLI, run as a subprocess against a moto server and DynamoDB Local."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from saga_store_pynamo import DynamoDBSagaStore
+from tests.conftest import CREDENTIALS, IN_CI, REGION
+from tests.models import OrderSaga
+
+ROOT = Path(__file__).resolve().parent.parent
+NAME = "OrderSaga"
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    environment = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "AWS_ACCESS_KEY_ID": CREDENTIALS["aws_access_key_id"],
+        "AWS_SECRET_ACCESS_KEY": CREDENTIALS["aws_secret_access_key"],
+        **(env or {}),
+    }
+    for name in (
+        "SAGA_STORE_TABLE",
+        "SAGA_STORE_ENDPOINT",
+        "SAGA_STORE_MODEL",
+        "SAGA_STORE_REGION",
+    ):
+        if env is None or name not in env:
+            environment.pop(name, None)
+    return subprocess.run(
+        [sys.executable, "-m", "saga_store_pynamo", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        env=environment,
+        check=False,
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture(
+    scope="module",
+    params=["moto-server", pytest.param("dynamodb-local", marks=pytest.mark.ddblocal)],
+)
+def endpoint(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A DynamoDB endpoint another process can reach."""
+    if request.param == "moto-server":
+        from moto.server import ThreadedMotoServer
+
+        port = free_port()
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
+        server.start()
+        try:
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            server.stop()
+    else:
+        yield request.getfixturevalue("dynamodb_local_endpoint")
+
+
+@pytest.fixture
+def table(endpoint: str) -> Iterator[tuple[str, list[str]]]:
+    """A fresh table name, and the common options pointing at it."""
+    name = f"cli-{uuid.uuid4().hex[:10]}"
+    options = ["--table", name, "--endpoint", endpoint, "--region", REGION]
+    yield name, options
+    store = DynamoDBSagaStore(
+        OrderSaga, table_name=name, endpoint=endpoint, region=REGION, credentials=CREDENTIALS
+    )
+    with contextlib.suppress(Exception):
+        store.connection.delete_table(name)
+
+
+def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("saga-store: error: ")
+    return lines[0]
+
+
+def test_operator_workflow(endpoint: str, table: tuple[str, list[str]]) -> None:
+    name, options = table
+    model = ["--model", "tests.models:OrderSaga"]
+    created = run_cli("create-table", *options, *model)
+    assert created.returncode == 0, created.stderr
+    assert f"table {name!r} created" in created.stdout
+    again = run_cli("create-table", *options, *model)
+    assert "already exists and matches the model" in again.stdout
+
+    store = DynamoDBSagaStore(
+        OrderSaga, table_name=name, endpoint=endpoint, region=REGION, credentials=CREDENTIALS
+    )
+    for i in range(3):
+        state = OrderSaga(saga_id=f"saga-{i}", total_cents=i)
+        store.insert(NAME, f"order-{i}", state)
+        if i == 1:
+            state.is_completed = True
+            store.update(NAME, state, 0)
+
+    listed = run_cli("list", NAME, *options, *model)
+    assert listed.returncode == 0, listed.stderr
+    rows = listed.stdout.strip().splitlines()
+    assert rows[0].split("\t")[0] == "saga_id"
+    assert [r.split("\t")[0] for r in rows[1:]] == ["saga-0", "saga-1", "saga-2"]
+    done = run_cli("list", NAME, "--completed", *options, *model)
+    assert [r.split("\t")[0] for r in done.stdout.strip().splitlines()[1:]] == ["saga-1"]
+    active = run_cli("list", NAME, "--active", *options, *model)
+    assert [r.split("\t")[0] for r in active.stdout.strip().splitlines()[1:]] == [
+        "saga-0",
+        "saga-2",
+    ]
+
+    first = run_cli("list", NAME, "--limit", "2", *options, *model)
+    more = first.stdout.strip().splitlines()[-1]
+    assert more.startswith("# more: --cursor ")
+    rest = run_cli("list", NAME, "--cursor", more.split()[-1], *options, *model)
+    assert [r.split("\t")[0] for r in rest.stdout.strip().splitlines()[1:]] == ["saga-2"]
+
+    shown = run_cli("show", NAME, "saga-1", *options, *model)
+    assert shown.returncode == 0, shown.stderr
+    document = json.loads(shown.stdout)
+    assert (document["sagaId"], document["isCompleted"], document["version"]) == ("saga-1", True, 1)
+
+    missing = run_cli("show", NAME, "nope", *options, *model)
+    assert "not found" in one_line_error(missing)
+
+    tomorrow = "2999-01-01"
+    dry = run_cli("purge", NAME, "--before", tomorrow, "--dry-run", *options, *model)
+    assert dry.returncode == 0, dry.stderr
+    assert dry.stdout.startswith("would delete 1 ")
+    purged = run_cli("purge", NAME, "--before", tomorrow, *options, *model)
+    assert purged.stdout.startswith("deleted 1 ")
+    assert store.get_by_id(NAME, "saga-1") is None
+    assert store.get_by_id(NAME, "saga-0") is not None
+
+
+def test_environment_variables_configure_the_connection(
+    endpoint: str, table: tuple[str, list[str]]
+) -> None:
+    name, _ = table
+    env = {
+        "SAGA_STORE_TABLE": name,
+        "SAGA_STORE_ENDPOINT": endpoint,
+        "SAGA_STORE_REGION": REGION,
+        "SAGA_STORE_MODEL": "tests.models:OrderSaga",
+    }
+    result = run_cli("create-table", env=env)
+    assert result.returncode == 0, result.stderr
+    assert f"table {name!r} created" in result.stdout
+
+
+def test_missing_table_is_one_line(endpoint: str) -> None:
+    result = run_cli(
+        "list", NAME, "--table", "no-such-table", "--endpoint", endpoint, "--region", REGION
+    )
+    assert "no-such-table" in one_line_error(result)
+
+
+def test_bad_date_and_bad_model_are_one_line(endpoint: str) -> None:
+    options = ["--table", "whatever", "--endpoint", endpoint, "--region", REGION]
+    assert "ISO 8601" in one_line_error(run_cli("purge", NAME, "--before", "last week", *options))
+    assert "cannot import" in one_line_error(
+        run_cli("list", NAME, "--model", "no_such_module:Saga", *options)
+    )
+    assert "not a SagaModel subclass" in one_line_error(
+        run_cli("list", NAME, "--model", "tests.models:NAME", *options)
+    )
+    assert "module:Class" in one_line_error(run_cli("list", NAME, "--model", "nocolon", *options))
+
+
+# -- no backend needed -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "command", [[], ["create-table"], ["schema"], ["list"], ["show"], ["purge"], ["demo"]]
+)
+def test_help_on_every_command(command: list[str]) -> None:
+    result = run_cli(*command, "--help")
+    assert result.returncode == 0
+    assert "usage: saga-store" in result.stdout
+
+
+def test_usage_errors_exit_2() -> None:
+    assert run_cli("list").returncode == 2  # NAME missing
+    assert run_cli("frobnicate").returncode == 2
+    assert run_cli("list", NAME, "--completed", "--active").returncode == 2
+
+
+def test_schema_formats() -> None:
+    as_json = json.loads(run_cli("schema", "--format", "json").stdout)
+    assert as_json["TableName"] == "sagas"
+    assert as_json["GlobalSecondaryIndexes"][0]["IndexName"] == "correlationIndex"
+    policy = json.loads(
+        run_cli("schema", "--format", "iam", "--table", "orders", "--region", REGION).stdout
+    )
+    actions = policy["Statement"][0]["Action"]
+    assert sorted(actions) == sorted(
+        f"dynamodb:{a}" for a in ("GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query")
+    )
+    assert "table/orders" in json.dumps(policy)
+    cloudformation = run_cli("schema", "--format", "cloudformation").stdout
+    assert "AWS::DynamoDB::Table" in cloudformation
+    assert "correlationIndex" in cloudformation
+    terraform = run_cli("schema", "--format", "terraform").stdout
+    assert 'resource "aws_dynamodb_table"' in terraform
+
+
+def test_demo_command() -> None:
+    result = run_cli("demo")
+    assert result.returncode == 0, result.stderr
+    assert "demo finished: the order saga is complete" in result.stdout
+
+
+def test_console_script_is_installed() -> None:
+    script = Path(sys.executable).parent / "saga-store"
+    if not script.exists():
+        if IN_CI:
+            pytest.fail("the saga-store console script is not installed")
+        pytest.skip("package not installed in this environment (pip install -e .)")
+    result = subprocess.run([str(script), "--help"], capture_output=True, text=True, check=False)
+    assert result.returncode == 0
+    assert "usage: saga-store" in result.stdout
