@@ -11,11 +11,13 @@ from .errors import (
     SagaNotFoundError,
     SagaStoreError,
     SagaStoreRequestError,
+    SagaStoreUnavailableError,
     SagaTooLargeError,
     SagaValidationError,
     TableNotFoundError,
 )
 from .models import CorrelationIndex, SagaModel, SagaStateMetadata, UTCTimestampAttribute
+from .retry import RetryPolicy
 from .store import DynamoDBSagaStore, SagaPage, correlation_saga_id
 from .table import create_table
 
@@ -26,6 +28,7 @@ __all__ = [
     "CorrelationIndex",
     "DynamoDBSagaStore",
     "IncompatibleTableError",
+    "RetryPolicy",
     "SagaAlreadyExistsError",
     "SagaModel",
     "SagaNotFoundError",
@@ -33,6 +36,7 @@ __all__ = [
     "SagaStateMetadata",
     "SagaStoreError",
     "SagaStoreRequestError",
+    "SagaStoreUnavailableError",
     "SagaTooLargeError",
     "SagaValidationError",
     "TableNotFoundError",

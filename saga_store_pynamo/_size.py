@@ -13,21 +13,34 @@ from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-__all__ = ["ITEM_SIZE_LIMIT", "attribute_value_size", "item_size", "number_size"]
+__all__ = [
+    "ITEM_SIZE_LIMIT",
+    "InvalidAttributeValue",
+    "attribute_value_size",
+    "item_size",
+    "number_size",
+]
 
 #: DynamoDB's item size limit: 400 KB, names and values included.
 ITEM_SIZE_LIMIT = 400 * 1024
 
 
 def number_size(text: str) -> int:
-    """Bytes DynamoDB uses for a number given in its wire form (e.g. ``"-12.5"``)."""
+    """Bytes DynamoDB uses for a number given in its wire form (e.g. ``"-12.5"``).
+
+    :raises ValueError: when DynamoDB would refuse the number (not a finite number, more than
+        38 significant digits, or magnitude outside 1E-130 .. 9.99...E+125).
+    """
     try:
-        sign, digits, exponent = Decimal(text).as_tuple()
+        number = Decimal(text)
     except InvalidOperation:
-        # Not a number: DynamoDB will reject it anyway; count its text so the check is sound.
-        return len(text.encode("utf-8")) + 1
-    if not isinstance(exponent, int) or not any(digits):
-        return 1 + sign  # zero (DynamoDB stores it in one byte), or a NaN/Infinity it rejects
+        raise ValueError(f"{text!r} is not a number") from None
+    if not number.is_finite():
+        raise ValueError(f"{text!r} is not a finite number")
+    sign, digits, exponent = number.as_tuple()
+    assert isinstance(exponent, int)
+    if not any(digits):
+        return 1  # zero
     # DynamoDB keeps numbers as base-100 digits aligned on the decimal point (powers of ten
     # 2k and 2k+1 share a byte): count the pairs between the lowest and the highest
     # significant digit, plus one byte of exponent, plus one for a minus sign.
@@ -36,7 +49,12 @@ def number_size(text: str) -> int:
         if digit:
             break
         exponent += 1
-    return high // 2 - exponent // 2 + 2 + sign
+    low = exponent
+    if high - low + 1 > 38:
+        raise ValueError(f"{text!r} has more than 38 significant digits")
+    if high > 125 or high < -130:
+        raise ValueError(f"{text!r} is outside DynamoDB's range (1E-130 to 9.99E+125)")
+    return high // 2 - low // 2 + 2 + sign
 
 
 def _binary_size(value: Any) -> int:
@@ -73,5 +91,24 @@ def attribute_value_size(value: Mapping[str, Any]) -> int:
 
 
 def item_size(item: Mapping[str, Mapping[str, Any]]) -> int:
-    """Bytes of a whole item in DynamoDB's wire form, names included."""
-    return sum(len(name.encode("utf-8")) + attribute_value_size(v) for name, v in item.items())
+    """Bytes of a whole item in DynamoDB's wire form, names included.
+
+    :raises InvalidAttributeValue: for a value DynamoDB would refuse (a bad number, text
+        that is not valid Unicode), naming the top-level attribute.
+    """
+    total = 0
+    for name, value in item.items():
+        try:
+            total += len(name.encode("utf-8")) + attribute_value_size(value)
+        except ValueError as exc:  # UnicodeEncodeError included
+            raise InvalidAttributeValue(name, str(exc)) from exc
+    return total
+
+
+class InvalidAttributeValue(ValueError):
+    """A value DynamoDB would refuse, found while sizing the item."""
+
+    def __init__(self, attribute: str, reason: str) -> None:
+        super().__init__(reason)
+        self.attribute = attribute
+        self.reason = reason

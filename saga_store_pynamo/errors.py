@@ -12,6 +12,7 @@ that caused it, if any, is chained as ``__cause__``::
     ├── TableNotFoundError          the table does not exist (or is not visible to the caller)
     ├── IncompatibleTableError      an existing table does not match the model's schema
     └── SagaStoreRequestError       any other error DynamoDB or the network reported
+        └── SagaStoreUnavailableError   still throttled / failing after every retry
 
 No message ever contains a credential.
 """
@@ -25,6 +26,7 @@ __all__ = [
     "SagaNotFoundError",
     "SagaStoreError",
     "SagaStoreRequestError",
+    "SagaStoreUnavailableError",
     "SagaTooLargeError",
     "SagaValidationError",
     "TableNotFoundError",
@@ -129,3 +131,26 @@ class SagaStoreRequestError(SagaStoreError):
         self.operation = operation
         self.code = code
         super().__init__(f"{operation} failed: {message}")
+
+
+class SagaStoreUnavailableError(SagaStoreRequestError):
+    """DynamoDB stayed unavailable (throttling, server errors, dropped connections) through
+    every attempt of the store's retry policy.
+
+    ``may_have_landed`` is True when the request was a write whose last attempt may have been
+    applied although no answer arrived (for example a reset connection): load the saga before
+    you repeat the business step.
+    """
+
+    def __init__(
+        self,
+        operation: str,
+        code: str | None,
+        message: str,
+        *,
+        attempts: int,
+        may_have_landed: bool,
+    ):
+        self.attempts = attempts
+        self.may_have_landed = may_have_landed
+        super().__init__(operation, code, f"{message} (after {attempts} attempts)")

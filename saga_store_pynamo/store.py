@@ -22,8 +22,8 @@ from ._connection import (
     to_credentials,
 )
 from ._cursor import decode_cursor, encode_cursor
-from ._dispatch import ConditionFailed, dispatch
-from ._size import ITEM_SIZE_LIMIT, item_size
+from ._dispatch import DEFAULT_POLICY, ConditionFailed, dispatch
+from ._size import ITEM_SIZE_LIMIT, InvalidAttributeValue, item_size
 from ._validation import MAX_PARTITION_KEY_BYTES, MAX_SORT_KEY_BYTES, check_key, check_version
 from .errors import (
     ConcurrencyError,
@@ -33,10 +33,18 @@ from .errors import (
     SagaValidationError,
 )
 from .models import SagaModel, utc_now
+from .retry import RetryPolicy
 
 __all__ = ["DynamoDBSagaStore", "SagaPage", "correlation_saga_id"]
 
 M = TypeVar("M", bound=SagaModel, default=SagaModel)
+
+#: The longest ``ttl_days`` accepted (100 years): beyond it an expiry is not a cleanup policy.
+MAX_TTL_DAYS = 36_500
+
+#: The attribute in which every write stores a token unique to that call, so that a retried
+#: write can recognise its own earlier attempt. Models must not declare it.
+WRITE_TOKEN = "writeToken"
 
 #: The index ``get_by_correlation_id`` queries.
 CORRELATION_INDEX = "correlationIndex"
@@ -65,6 +73,14 @@ def _model_info(model: type[SagaModel]) -> _ModelInfo:
         attributes = model.get_attributes()
         version = [a.attr_name for a in attributes.values() if isinstance(a, VersionAttribute)]
         ttl = [a.attr_name for a in attributes.values() if isinstance(a, TTLAttribute)]
+        if any(a.attr_name == WRITE_TOKEN for a in attributes.values()):
+            raise SagaValidationError(
+                "model", f"{model.__name__} declares {WRITE_TOKEN!r}, which the store reserves"
+            )
+        if len(version) != 1:
+            raise SagaValidationError(
+                "model", f"{model.__name__} must have exactly one VersionAttribute (``version``)"
+            )
         hash_key = attributes["saga_name"].attr_name
         range_key = attributes["saga_id"].attr_name
         info = _ModelInfo(
@@ -119,9 +135,14 @@ class DynamoDBSagaStore(Generic[M]):
         saga that is not completed carries no ``ttl``; when unset the store leaves ``ttl``
         as the state has it.
     :param connect_timeout_seconds: / :param read_timeout_seconds: /
-        :param max_retry_attempts: / :param max_pool_connections: passed to the connection
-        (default: the model's ``Meta``, else PynamoDB's settings). Size the pool to the
-        number of threads sharing the store.
+        :param max_pool_connections: passed to the connection (default: the model's
+        ``Meta``, else PynamoDB's settings). Size the pool to the number of threads sharing
+        the store.
+    :param retry: how throttling, server errors and dropped connections are retried
+        (default ``RetryPolicy()``: 5 attempts, exponential backoff with full jitter). The
+        store retries by itself and turns botocore's retries off on connections it creates,
+        so that a write whose response was lost is recognised by its write token instead of
+        being reported as a conflict.
     :param read_on_conflict: after a failed conditional write, read the item (one
         consistent GetItem) to tell a conflict from a missing saga. Only for a backend that
         ignores ``ReturnValuesOnConditionCheckFailure``; DynamoDB, DynamoDB Local, LocalStack
@@ -152,9 +173,9 @@ class DynamoDBSagaStore(Generic[M]):
         ttl_days: float | None = None,
         connect_timeout_seconds: float | None = None,
         read_timeout_seconds: float | None = None,
-        max_retry_attempts: int | None = None,
         max_pool_connections: int | None = None,
         read_on_conflict: bool = False,
+        retry: RetryPolicy | None = None,
         unique_correlation: bool = False,
         correlation_fallback: bool = True,
     ) -> None:
@@ -173,11 +194,19 @@ class DynamoDBSagaStore(Generic[M]):
         )
 
         if ttl_days is not None and (
-            isinstance(ttl_days, bool) or not isinstance(ttl_days, (int, float)) or ttl_days <= 0
+            isinstance(ttl_days, bool)
+            or not isinstance(ttl_days, (int, float))
+            or not 0 < ttl_days <= MAX_TTL_DAYS
         ):
-            raise SagaValidationError("ttl_days", f"must be a positive number, got {ttl_days!r}")
+            raise SagaValidationError(
+                "ttl_days",
+                f"must be a number of days above 0 and at most {MAX_TTL_DAYS:,}, got {ttl_days!r}",
+            )
         self.ttl_days = ttl_days
         self.read_on_conflict = bool(read_on_conflict)
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise SagaValidationError("retry", f"must be a RetryPolicy, got {type(retry).__name__}")
+        self.retry = retry or DEFAULT_POLICY
         self.unique_correlation = bool(unique_correlation)
         self.correlation_fallback = bool(correlation_fallback)
         self._ttl_delta = None if ttl_days is None else timedelta(days=ttl_days)
@@ -188,9 +217,20 @@ class DynamoDBSagaStore(Generic[M]):
             "credentials": credentials,
             "connect_timeout_seconds": connect_timeout_seconds,
             "read_timeout_seconds": read_timeout_seconds,
-            "max_retry_attempts": max_retry_attempts,
             "max_pool_connections": max_pool_connections,
         }
+        for name in ("connect_timeout_seconds", "read_timeout_seconds"):
+            value = connection_options[name]
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0
+            ):
+                raise SagaValidationError(name, f"must be a positive number, got {value!r}")
+        if max_pool_connections is not None and (
+            type(max_pool_connections) is not int or max_pool_connections < 1
+        ):
+            raise SagaValidationError(
+                "max_pool_connections", f"must be an int >= 1, got {max_pool_connections!r}"
+            )
         if connection is not None:
             conflicting = [k for k, v in connection_options.items() if v is not None]
             if conflicting:
@@ -225,7 +265,8 @@ class DynamoDBSagaStore(Generic[M]):
                     connect_timeout_seconds, meta, "connect_timeout_seconds"
                 ),
                 read_timeout_seconds=_pick(read_timeout_seconds, meta, "read_timeout_seconds"),
-                max_retry_attempts=_pick(max_retry_attempts, meta, "max_retry_attempts"),
+                # The store retries by itself (see retry.py): one botocore attempt each.
+                retry_configuration={"total_max_attempts": 1, "mode": "standard"},
                 max_pool_connections=_pick(max_pool_connections, meta, "max_pool_connections"),
                 aws_access_key_id=None if credentials else getattr(meta, "aws_access_key_id", None),
                 aws_secret_access_key=(
@@ -376,6 +417,10 @@ class DynamoDBSagaStore(Generic[M]):
             raise SagaValidationError(
                 "state.version", f"a new saga is stored at version 0; got {state.version!r}"
             )
+        if state.saga_name is not None and state.saga_name != saga_name:
+            raise SagaValidationError(
+                "state.saga_name", f"is {state.saga_name!r} but saga_name is {saga_name!r}"
+            )
 
         def prepare() -> None:
             state.saga_name = saga_name
@@ -389,9 +434,8 @@ class DynamoDBSagaStore(Generic[M]):
                 state.updated_at = now
             self._apply_ttl(state)
 
-        item = self._serialize(state, prepare)
-        item[info.version] = {"N": "0"}
-        self._check_size(item)
+        item = self._build_item(state, prepare, info, version=0)
+        token = item[WRITE_TOKEN]
         try:
             self._send(
                 "PutItem",
@@ -404,7 +448,8 @@ class DynamoDBSagaStore(Generic[M]):
                 },
             )
         except ConditionFailed as exc:
-            raise SagaAlreadyExistsError(saga_name, state.saga_id) from exc.__cause__
+            if not self._own_write_landed(exc, info, saga_name, state.saga_id, token):
+                raise SagaAlreadyExistsError(saga_name, state.saga_id) from exc.__cause__
         state.version = 0
 
     def update(self, saga_name: str, state: SagaModel, expected_version: int) -> None:
@@ -453,14 +498,15 @@ class DynamoDBSagaStore(Generic[M]):
             state.updated_at = utc_now()
             self._apply_ttl(state)
 
-        item = self._serialize(state, prepare)
-        new_version = {"N": str(expected_version + 1)}
-        item[info.version] = new_version
-        self._check_size(item)
+        item = self._build_item(state, prepare, info, version=expected_version + 1)
+        new_version = item[info.version]
+        token = item[WRITE_TOKEN]
 
         names = {"#v": info.version}
         values: dict[str, Any] = {":v": {"N": str(expected_version)}, ":nv": new_version}
-        sets = ["#v = :nv"]
+        names["#t"] = WRITE_TOKEN
+        values[":t"] = token
+        sets = ["#v = :nv", "#t = :t"]
         for i, name in enumerate(info.writable & item.keys()):
             names[f"#s{i}"] = name
             values[f":s{i}"] = item[name]
@@ -489,9 +535,10 @@ class DynamoDBSagaStore(Generic[M]):
                 },
             )
         except ConditionFailed as exc:
+            if self._own_write_landed(exc, info, saga_name, saga_id, token):
+                state.version = expected_version + 1
+                return
             old = exc.item
-            if old is None and self.read_on_conflict:
-                old = self._read_raw(info, saga_name, saga_id)
             if old is None:
                 raise SagaNotFoundError(saga_name, saga_id) from exc.__cause__
             stored = old.get(info.version, {}).get("N")
@@ -541,7 +588,7 @@ class DynamoDBSagaStore(Generic[M]):
         check_key("saga_name", saga_name, MAX_PARTITION_KEY_BYTES)
         if type(limit) is not int or not 1 <= limit <= 1000:
             raise SagaValidationError("limit", f"must be an int from 1 to 1,000, got {limit!r}")
-        if completed not in (None, True, False):
+        if not (completed is None or completed is True or completed is False):
             raise SagaValidationError(
                 "completed", f"must be True, False or None, got {completed!r}"
             )
@@ -666,24 +713,55 @@ class DynamoDBSagaStore(Generic[M]):
             else:
                 state.ttl = None
 
-    def _serialize(self, state: SagaModel, prepare: Any) -> dict[str, Any]:
-        """Apply ``prepare`` to ``state`` and serialize it; undo ``prepare`` if that fails."""
+    def _build_item(
+        self, state: SagaModel, prepare: Callable[[], None], info: _ModelInfo, version: int
+    ) -> dict[str, Any]:
+        """The item to write: ``prepare`` applied to ``state``, serialized, with the version
+        and a fresh write token, size-checked. On bad input ``state`` is left as it was.
+        """
         snapshot = dict(state.attribute_values)
         try:
             prepare()
-            return state.serialize(null_check=True)
+            item: dict[str, Any] = state.serialize(null_check=True)
+            item[info.version] = {"N": str(version)}
+            item[WRITE_TOKEN] = {"S": uuid.uuid4().hex}
+            self._check_size(item)
+            return item
         except AttributeNullError as exc:
             state.attribute_values = snapshot
             raise SagaValidationError(f"state.{exc.attr_path}", "cannot be None") from exc
-        except (TypeError, ValueError, OverflowError) as exc:
+        except SagaValidationError:
             state.attribute_values = snapshot
-            raise SagaValidationError(
-                f"state.{_failing_attribute(state)}", f"cannot be stored: {exc}"
-            ) from exc
+            raise
+        except (TypeError, ValueError, OverflowError) as exc:
+            field = _failing_attribute(state)
+            state.attribute_values = snapshot
+            raise SagaValidationError(f"state.{field}", f"cannot be stored: {exc}") from exc
+
+    def _own_write_landed(
+        self,
+        failure: ConditionFailed,
+        info: _ModelInfo,
+        saga_name: str,
+        saga_id: str,
+        token: dict[str, str],
+    ) -> bool:
+        """Whether the stored item carries this call's write token.
+
+        It does when an earlier attempt of this very call was applied but its answer was lost
+        (a dropped connection, a 500), and the retry then failed its own condition: the call
+        succeeded, and reporting a conflict would make the caller apply its step twice.
+        """
+        if failure.item is None and self.read_on_conflict:
+            failure.item = self._read_raw(info, saga_name, saga_id)
+        return failure.item is not None and failure.item.get(WRITE_TOKEN) == token
 
     @staticmethod
     def _check_size(item: dict[str, Any]) -> None:
-        size = item_size(item)
+        try:
+            size = item_size(item)
+        except InvalidAttributeValue as exc:
+            raise SagaValidationError(f"state.{exc.attribute}", exc.reason) from exc
         if size > ITEM_SIZE_LIMIT:
             raise SagaTooLargeError("state", size, ITEM_SIZE_LIMIT)
 
@@ -701,7 +779,7 @@ class DynamoDBSagaStore(Generic[M]):
         return item
 
     def _send(self, operation: str, request: dict[str, Any]) -> dict[str, Any]:
-        return dispatch(self.connection, self.table_name, operation, request)
+        return dispatch(self.connection, self.table_name, operation, request, self.retry)
 
 
 def _add_completed_filter(request: dict[str, Any], info: _ModelInfo, completed: bool) -> None:

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pynamodb.connection import Connection
 
-from ._dispatch import dispatch
+from ._dispatch import DEFAULT_POLICY, dispatch
 from .errors import (
     IncompatibleTableError,
     SagaStoreRequestError,
@@ -42,12 +42,15 @@ def table_definition(
     if stream_view_type is not None and stream_view_type not in _STREAM_VIEW_TYPES:
         raise SagaValidationError("stream_view_type", f"must be one of {_STREAM_VIEW_TYPES}")
     provisioned = billing_mode == "PROVISIONED"
-    if provisioned and not (read_capacity_units and write_capacity_units):
-        raise SagaValidationError(
-            "read_capacity_units",
-            "PROVISIONED billing needs read_capacity_units and write_capacity_units >= 1",
-        )
-    if not provisioned and (read_capacity_units or write_capacity_units):
+    for field, units in (
+        ("read_capacity_units", read_capacity_units),
+        ("write_capacity_units", write_capacity_units),
+    ):
+        if provisioned and (type(units) is not int or units < 1):
+            raise SagaValidationError(
+                field, f"PROVISIONED billing needs an int >= 1, got {units!r}"
+            )
+    if not provisioned and (read_capacity_units is not None or write_capacity_units is not None):
         raise SagaValidationError(
             "billing_mode", "capacity units are only meaningful with PROVISIONED billing"
         )
@@ -96,18 +99,22 @@ def create_table(
 
     The table gets ``sagaName``/``sagaId`` keys, the ``correlationIndex`` GSI (projection
     ALL) and TTL on ``ttl``, as in the seed's CloudFormation. An existing table with that
-    layout is accepted as it is (TTL is switched on if it is off); billing mode, streams and
-    backups of an existing table are left alone. Uses the control-plane actions
-    ``DescribeTable``, ``CreateTable``, ``DescribeTimeToLive``, ``UpdateTimeToLive`` and,
+    layout is accepted as it is (TTL is switched on if it is off); its billing mode and
+    streams are left alone, and point-in-time recovery is switched on when asked for. Uses
+    the control-plane actions ``DescribeTable``, ``CreateTable``, ``DescribeTimeToLive``, ``UpdateTimeToLive`` and,
     with ``point_in_time_recovery``, ``UpdateContinuousBackups``.
 
     :param target: a store (its connection, table name and model are used) or a model class
         (its ``Meta`` is used).
-    :param wait: wait until the table is ACTIVE before returning.
+    :param wait: wait until the table is ACTIVE before returning. DynamoDB accepts TTL and
+        backup settings only on an ACTIVE table: with ``wait=False`` on a table still being
+        created they are skipped, and a later call (with ``wait=True``) applies them.
     :returns: True if the table was created, False if a compatible one existed.
     :raises IncompatibleTableError: an existing table differs; the message names how.
     """
+    policy = DEFAULT_POLICY
     if isinstance(target, DynamoDBSagaStore):
+        policy = target.retry
         connection: Connection = target.connection
         table_name = target.table_name
         model: type[SagaModel] = target.model
@@ -127,7 +134,7 @@ def create_table(
     )
 
     def send(operation: str, body: dict[str, Any]) -> dict[str, Any]:
-        return dispatch(connection, table_name, operation, body)
+        return dispatch(connection, table_name, operation, body, policy)
 
     created = False
     description = _describe(send, table_name)
@@ -145,7 +152,9 @@ def create_table(
     differences = _differences(request, description)
     if differences:
         raise IncompatibleTableError(table_name, differences)
-    if wait and not _is_active(description):
+    if not _is_active(description):
+        if not wait:
+            return created  # TTL and backups need an ACTIVE table: a later call sets them
         _wait_active(send, table_name, timeout_seconds)
     ttl_attribute = model._ttl_attribute()  # type: ignore[no-untyped-call]
     if ttl_attribute is not None:
