@@ -101,8 +101,8 @@ def create_table(
     ALL) and TTL on ``ttl``, as in the seed's CloudFormation. An existing table with that
     layout is accepted as it is (TTL is switched on if it is off); its billing mode and
     streams are left alone, and point-in-time recovery is switched on when asked for. Uses
-    the control-plane actions ``DescribeTable``, ``CreateTable``, ``DescribeTimeToLive``, ``UpdateTimeToLive`` and,
-    with ``point_in_time_recovery``, ``UpdateContinuousBackups``.
+    the control-plane actions ``DescribeTable``, ``CreateTable``, ``DescribeTimeToLive``,
+    ``UpdateTimeToLive`` and, with ``point_in_time_recovery``, ``UpdateContinuousBackups``.
 
     :param target: a store (its connection, table name and model are used) or a model class
         (its ``Meta`` is used).
