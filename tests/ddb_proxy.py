@@ -1,22 +1,31 @@
 """A loopback HTTP proxy in front of DynamoDB Local, to stage what a real region may do.
 
-Every request is forwarded to the upstream server unless an ``intercept`` rule answers it
-first. Rules see the operation (``"Query"``, ``"PutItem"`` ...) and the JSON request body,
-and return ``(status, body_dict)`` to answer in DynamoDB's place, or None to forward.
+Every request is forwarded to the upstream server unless an ``intercept`` rule decides
+otherwise. Rules see the operation (``"Query"``, ``"PutItem"`` ...) and the JSON request
+body, and return None to forward, ``(status, body_dict)`` to answer in DynamoDB's place,
+``RESET`` to reset the connection without forwarding, or ``DROP_RESPONSE`` to forward the
+request (DynamoDB applies it) and then reset the connection instead of answering.
 """
 
 from __future__ import annotations
 
 import http.client
 import json
+import random
+import socket
+import struct
 import threading
+from collections import Counter, deque
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
 Answer = tuple[int, dict[str, Any]]
-Rule = Callable[[str, dict[str, Any]], "Answer | None"]
+RESET = "reset"
+DROP_RESPONSE = "drop-response"
+Decision = Any  # Answer | RESET | DROP_RESPONSE | None
+Rule = Callable[[str, dict[str, Any]], Decision]
 
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host"}
 
@@ -64,7 +73,11 @@ class DynamoDBProxy:
                 operation = self.headers.get("X-Amz-Target", "").rpartition(".")[2]
                 body = json.loads(raw or b"{}")
                 answer = proxy.intercept(operation, body) if proxy.intercept else None
-                if answer is not None:
+                if answer == RESET:
+                    proxy.intercepted.append(operation)
+                    self._reset()
+                    return
+                if answer is not None and answer != DROP_RESPONSE:
                     proxy.intercepted.append(operation)
                     status, payload = answer
                     self._reply(status, {"Content-Type": "application/x-amz-json-1.0"}, payload)
@@ -80,10 +93,21 @@ class DynamoDBProxy:
                     upstream.request("POST", self.path, body=raw, headers=headers)
                     response = upstream.getresponse()
                     data = response.read()
+                    if answer == DROP_RESPONSE:
+                        self._reset()  # applied upstream; the client never hears of it
+                        return
                     kept = {k: v for k, v in response.getheaders() if k.lower() not in _HOP_BY_HOP}
                     self._reply(response.status, kept, data)
                 finally:
                     upstream.close()
+
+            def _reset(self) -> None:
+                """Close the client connection with a TCP reset, as a failing network does."""
+                self.connection.setsockopt(
+                    socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+                )
+                self.close_connection = True
+                self.connection.close()
 
             def _reply(self, status: int, headers: dict[str, str], payload: Any) -> None:
                 data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
@@ -102,3 +126,70 @@ def lagging_correlation_index(operation: str, body: dict[str, Any]) -> Answer | 
     if operation == "Query" and body.get("IndexName") == "correlationIndex":
         return 200, {"Items": [], "Count": 0, "ScannedCount": 0}
     return None
+
+
+def error(code: str, status: int = 400, message: str = "injected by the test proxy") -> Answer:
+    """A DynamoDB error response."""
+    prefix = "com.amazon.coral.service" if status >= 500 else "com.amazonaws.dynamodb.v20120810"
+    return status, {"__type": f"{prefix}#{code}", "message": message}
+
+
+#: The faults the injector mixes, by name.
+FAULTS: dict[str, Decision] = {
+    "throttling": error("ThrottlingException"),
+    "provisioned-throughput": error("ProvisionedThroughputExceededException"),
+    "internal-error-500": error("InternalServerError", status=500),
+    "reset-before-forwarding": RESET,
+    "forward-then-drop-response": DROP_RESPONSE,
+}
+DATA_PLANE = frozenset({"GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query"})
+
+
+class FaultInjector:
+    """A rule that answers a share of data-plane requests with a random fault of ``kinds``.
+
+    ``script`` queues exact decisions per operation, taken before any random fault: for
+    deterministic tests, e.g. ``{"PutItem": [DROP_RESPONSE]}``.
+    """
+
+    def __init__(
+        self,
+        rate: float = 0.0,
+        kinds: tuple[str, ...] = tuple(FAULTS),
+        seed: int = 0,
+        script: dict[str, list[Decision]] | None = None,
+    ) -> None:
+        self.rate = rate
+        self.kinds = kinds
+        self.injected: Counter[str] = Counter()
+        self.requests: Counter[str] = Counter()
+        self._random = random.Random(seed)
+        self._script = {op: deque(decisions) for op, decisions in (script or {}).items()}
+        self._lock = threading.Lock()
+
+    def queue(self, operation: str, *decisions: Decision) -> None:
+        """Answer the next requests of ``operation`` with ``decisions``, in order."""
+        with self._lock:
+            self._script.setdefault(operation, deque()).extend(decisions)
+
+    def __call__(self, operation: str, body: dict[str, Any]) -> Decision:
+        with self._lock:
+            self.requests[operation] += 1
+            queued = self._script.get(operation)
+            if queued:
+                decision = queued.popleft()
+                if decision is not None:
+                    self.injected[_name_of(decision)] += 1
+                return decision
+            if operation not in DATA_PLANE or self._random.random() >= self.rate:
+                return None
+            kind = self._random.choice(self.kinds)
+            self.injected[kind] += 1
+            return FAULTS[kind]
+
+
+def _name_of(decision: Decision) -> str:
+    for name, fault in FAULTS.items():
+        if fault == decision:
+            return name
+    return "scripted"
