@@ -1,7 +1,7 @@
 """saga-store-pynamo: saga state in AWS DynamoDB, as a PynamoDB model layer.
 
-Subclass :class:`SagaModel` to declare a saga's fields, create the table with
-:func:`create_table`, and load and save sagas through :class:`DynamoDBSagaStore`.
+Subclass ``SagaModel`` to declare a saga's fields, create the table with
+``create_table()``, and load and save sagas through ``DynamoDBSagaStore``.
 """
 
 from .errors import (

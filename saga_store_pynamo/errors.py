@@ -1,6 +1,6 @@
 """Errors raised by the saga store.
 
-Every error the store raises is a :class:`SagaStoreError`; the AWS or PynamoDB exception
+Every error the store raises is a ``SagaStoreError``; the AWS or PynamoDB exception
 that caused it, if any, is chained as ``__cause__``::
 
     SagaStoreError

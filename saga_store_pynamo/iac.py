@@ -1,7 +1,7 @@
 """CloudFormation, Terraform and the IAM policy, generated from the model's own schema.
 
-Each generator calls :func:`~saga_store_pynamo.table.table_definition`, the same
-``CreateTable`` request that :func:`~saga_store_pynamo.table.create_table` sends, so the
+Each generator calls ``table_definition()``, the same
+``CreateTable`` request that ``create_table()`` sends, so the
 templates, the policy and the table the store makes cannot drift apart. The text is written
 by a small emitter for these fixed shapes: no YAML or HCL library is needed at run time.
 """
@@ -37,7 +37,7 @@ DATA_PLANE_ACTIONS: tuple[str, ...] = (
     "dynamodb:Query",
 )
 
-#: The actions :func:`~saga_store_pynamo.table.create_table` sends (``UpdateContinuousBackups``
+#: The actions ``create_table()`` sends (``UpdateContinuousBackups``
 #: only with ``point_in_time_recovery``); granted by ``iam_policy(include_create_table=True)``.
 CONTROL_PLANE_ACTIONS: tuple[str, ...] = (
     "dynamodb:DescribeTable",
@@ -176,7 +176,7 @@ def terraform(
 ) -> str:
     """A Terraform ``aws_dynamodb_table`` resource (HCL) for the table the store needs.
 
-    The same table as :func:`cloudformation` makes, in the AWS provider's terms: ``hash_key``,
+    The same table as ``cloudformation()`` makes, in the AWS provider's terms: ``hash_key``,
     ``range_key``, ``attribute`` and ``global_secondary_index`` blocks, a ``ttl`` block
     (with ``ttl``), ``point_in_time_recovery`` (when chosen), ``stream_enabled`` and
     ``stream_view_type`` (with a stream), and capacities when ``PROVISIONED``.
@@ -261,9 +261,9 @@ def iam_policy(
 ) -> dict[str, Any]:
     """The IAM policy document the store needs: the seed's, for this table.
 
-    One statement allows the data-plane actions (:data:`DATA_PLANE_ACTIONS`, or the store's
+    One statement allows the data-plane actions (``DATA_PLANE_ACTIONS``, or the store's
     ``iam_actions`` when it declares them) on the table and its indexes. With
-    ``include_create_table``, a second statement allows :data:`CONTROL_PLANE_ACTIONS` on the
+    ``include_create_table``, a second statement allows ``CONTROL_PLANE_ACTIONS`` on the
     table, for a process that also runs ``create_table``.
 
     :param account_id: the 12-digit AWS account id of the table.
@@ -306,7 +306,7 @@ def iam_policy_json(
     table_name: str | None = None,
     include_create_table: bool = False,
 ) -> str:
-    """:func:`iam_policy` as JSON text, indented as in the seed's documentation.
+    """``iam_policy()`` as JSON text, indented as in the seed's documentation.
 
     Like ``json.dumps``, the text has no trailing newline.
     """

@@ -103,6 +103,7 @@ def _model_info(model: type[SagaModel]) -> _ModelInfo:
 class SagaPage(Generic[M]):
     """One page of sagas from ``find_by_name``."""
 
+    #: The sagas of this page, as model instances.
     items: list[M]
     #: Pass it back as ``cursor`` for the next page; None when there are no more.
     cursor: str | None
@@ -134,10 +135,11 @@ class DynamoDBSagaStore(Generic[M]):
     :param ttl_days: when set, a completed saga gets ``ttl = updated_at + ttl_days`` and a
         saga that is not completed carries no ``ttl``; when unset the store leaves ``ttl``
         as the state has it.
-    :param connect_timeout_seconds: / :param read_timeout_seconds: /
-        :param max_pool_connections: passed to the connection (default: the model's
-        ``Meta``, else PynamoDB's settings). Size the pool to the number of threads sharing
-        the store.
+    :param connect_timeout_seconds: connect timeout of the connection (default: the
+        model's ``Meta``, else PynamoDB's settings).
+    :param read_timeout_seconds: read timeout of the connection (same defaults).
+    :param max_pool_connections: HTTP connection pool size (same defaults); make it at least
+        the number of threads sharing the store.
     :param retry: how throttling, server errors and dropped connections are retried
         (default ``RetryPolicy()``: 5 attempts, exponential backoff with full jitter). The
         store retries by itself and turns botocore's retries off on connections it creates,
@@ -149,7 +151,7 @@ class DynamoDBSagaStore(Generic[M]):
         and moto return the stored item with the failure, so by default no read is needed.
     :param unique_correlation: at most one saga per ``(saga_name, correlation_id)``, enforced
         by DynamoDB: a saga's id is derived from its correlation id
-        (:func:`correlation_saga_id`), so a second insert fails the key condition however
+        (``correlation_saga_id()``), so a second insert fails the key condition however
         many workers race, and ``get_by_correlation_id`` is a strongly consistent GetItem.
         See ``docs/unique-correlation.md``.
     :param correlation_fallback: with ``unique_correlation``, a correlation id not found by
@@ -380,7 +382,7 @@ class DynamoDBSagaStore(Generic[M]):
     def saga_id_for(self, saga_name: str, correlation_id: str) -> str | None:
         """The id ``insert`` gives a new saga with this correlation id, if the mode fixes it.
 
-        With ``unique_correlation`` it is :func:`correlation_saga_id`; otherwise None (a
+        With ``unique_correlation`` it is ``correlation_saga_id()``; otherwise None (a
         fresh uuid4 is assigned).
         """
         if not self.unique_correlation:
@@ -631,7 +633,7 @@ class DynamoDBSagaStore(Generic[M]):
     def iter_by_name(
         self, saga_name: str, *, completed: bool | None = None, page_size: int = 100
     ) -> Iterator[M]:
-        """Every saga of one saga name, page by page (see :meth:`find_by_name`)."""
+        """Every saga of one saga name, page by page (see ``find_by_name()``)."""
         cursor = None
         while True:
             page = self.find_by_name(saga_name, completed=completed, limit=page_size, cursor=cursor)

@@ -35,7 +35,7 @@ def table_definition(
 ) -> dict[str, Any]:
     """The DynamoDB ``CreateTable`` request for ``model``'s table (keys, indexes, billing).
 
-    TTL and point-in-time recovery are separate API calls, made by :func:`create_table`.
+    TTL and point-in-time recovery are separate API calls, made by ``create_table()``.
     """
     if billing_mode not in _BILLING_MODES:
         raise SagaValidationError("billing_mode", f"must be one of {_BILLING_MODES}")
