@@ -1,6 +1,6 @@
 # Two commands on a fresh machine (Python 3.10+; Java 17 and npm for the real-server tests):
 #   make demo   an order saga end to end on an embedded DynamoDB (moto)
-#   make test   install everything, then ruff, mypy --strict and the whole test suite
+#   make test   install everything, then ruff, mypy --strict, the docs build and all tests
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -16,7 +16,7 @@ $(VENV)/.demo-installed: setup.cfg pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.test-installed: setup.cfg pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,docs]'
 	touch $@ $(VENV)/.demo-installed
 
 demo: $(VENV)/.demo-installed
@@ -26,6 +26,7 @@ test: $(VENV)/.test-installed
 	$(BIN)/ruff check saga_store_pynamo tests
 	$(BIN)/ruff format --check saga_store_pynamo tests
 	$(BIN)/mypy --strict saga_store_pynamo
+	$(BIN)/mkdocs build --strict --quiet --site-dir "$$(mktemp -d)"
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean:

@@ -24,7 +24,13 @@ from botocore.exceptions import (
 
 from .errors import SagaValidationError
 
-__all__ = ["RETRYABLE_ERROR_CODES", "RetryPolicy", "is_retryable", "may_have_landed"]
+__all__ = [
+    "RETRYABLE_ERROR_CODES",
+    "RetryPolicy",
+    "backoff_delay",
+    "is_retryable",
+    "may_have_landed",
+]
 
 #: DynamoDB error codes that are retried. Throttling codes mean the request was refused;
 #: ``InternalServerError`` and ``ServiceUnavailable`` mean it may or may not have been applied.
@@ -79,7 +85,26 @@ class RetryPolicy:
 
     def delay(self, attempt: int) -> float:
         """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
-        return random.uniform(0, min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))
+        return backoff_delay(attempt, self.base_delay, self.max_delay)
+
+
+def backoff_delay(
+    attempt: int, base_delay: float, max_delay: float, rng: random.Random | None = None
+) -> float:
+    """Seconds to wait after failed attempt number ``attempt`` (1-based).
+
+    Exponential backoff with full jitter: a uniform draw from
+    ``[0, min(max_delay, base_delay * 2 ** (attempt - 1))]``, so colliding workers spread
+    out instead of retrying in lock step.
+
+    :param attempt: the number of the attempt that failed, from 1.
+    :param base_delay: the cap after the first attempt (seconds).
+    :param max_delay: the cap never exceeded (seconds).
+    :param rng: the random source (default: the ``random`` module).
+    """
+    # min() first, in floats: a large attempt must not build a huge int or overflow.
+    cap = min(max_delay, base_delay * 2.0 ** min(attempt - 1, 1023))
+    return (rng or random).uniform(0.0, cap) if cap > 0 else 0.0
 
 
 def _code(error: BaseException) -> str | None:

@@ -13,6 +13,7 @@ from pynamodb.connection import Connection
 from pynamodb.exceptions import AttributeNullError
 from typing_extensions import Self, TypeVar
 
+from . import _modify
 from ._connection import (
     CredentialsOption,
     StoreConnection,
@@ -23,6 +24,7 @@ from ._connection import (
 )
 from ._cursor import decode_cursor, encode_cursor
 from ._dispatch import DEFAULT_POLICY, ConditionFailed, dispatch
+from ._modify import DEFAULT_BASE_DELAY, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_DELAY
 from ._size import ITEM_SIZE_LIMIT, InvalidAttributeValue, item_size
 from ._validation import MAX_PARTITION_KEY_BYTES, MAX_SORT_KEY_BYTES, check_key, check_version
 from .errors import (
@@ -563,6 +565,39 @@ class DynamoDBSagaStore(Generic[M]):
                 "TableName": self.table_name,
                 "Key": {info.hash_key: {"S": saga_name}, info.range_key: {"S": saga_id}},
             },
+        )
+
+    def modify(
+        self,
+        saga_name: str,
+        saga_id: str,
+        fn: Callable[[M], M | None],
+        *,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        base_delay: float = DEFAULT_BASE_DELAY,
+        max_delay: float = DEFAULT_MAX_DELAY,
+    ) -> M:
+        """Load, change and save a saga, retrying on conflicts: the optimistic-retry loop.
+
+        Loads the saga with a consistent read, calls ``fn(state)`` (which changes it in place
+        and returns None, or returns the state to save), and updates it with the loaded
+        version as the expected version. On ``ConcurrencyError`` it reloads and retries after
+        an exponential backoff with full jitter, up to ``max_attempts`` attempts in all.
+
+        :returns: the stored state, at its new version.
+        :raises SagaNotFoundError: the saga does not exist (or was deleted in between).
+        :raises ConcurrencyError: the last conflict, when every attempt lost its race.
+        :raises SagaValidationError: on bad arguments or a state ``fn`` made invalid.
+        Anything ``fn`` raises propagates, and nothing is written.
+        """
+        return _modify.modify(
+            self,
+            saga_name,
+            saga_id,
+            fn,
+            max_attempts=max_attempts,
+            base_delay=base_delay,
+            max_delay=max_delay,
         )
 
     # -- operations: listing and purging -----------------------------------------------------

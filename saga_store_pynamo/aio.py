@@ -1,0 +1,258 @@
+"""``AsyncDynamoDBSagaStore``: the store's calls as coroutines, for asyncio programs.
+
+PynamoDB (and botocore under it) is synchronous. This store keeps a ``DynamoDBSagaStore``
+(``.sync``) and runs each of its calls on a bounded thread pool that it owns, so the event
+loop never waits on the network::
+
+    async with AsyncDynamoDBSagaStore(OrderSaga, ttl_days=30) as store:
+        state = await store.get_by_id("OrderSaga", saga_id)
+        await store.modify("OrderSaga", saga_id, mark_paid)
+
+See ``docs/asyncio.md``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import functools
+import inspect
+import threading
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Generic
+
+from typing_extensions import ParamSpec, Self, TypeVar
+
+from ._modify import (
+    DEFAULT_BASE_DELAY,
+    DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_MAX_DELAY,
+    backoff_delay,
+    check_retry_options,
+    resolve_result,
+)
+from .errors import ConcurrencyError, SagaNotFoundError, SagaStoreError, SagaValidationError
+from .models import SagaModel
+from .store import DynamoDBSagaStore
+
+__all__ = ["AsyncDynamoDBSagaStore"]
+
+M = TypeVar("M", bound=SagaModel, default=SagaModel)
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class AsyncDynamoDBSagaStore(Generic[M]):
+    """The saga store's calls as coroutines, run on a thread pool the store owns.
+
+    :param model: as for ``DynamoDBSagaStore``.
+    :param max_workers: threads in the pool, i.e. the most store requests in flight at once;
+        further calls wait their turn without blocking the loop. Unless ``max_pool_connections``
+        or ``connection`` is given, the HTTP connection pool is sized to match (this takes
+        precedence over the model's ``Meta.max_pool_connections``).
+    :param options: the keyword options of ``DynamoDBSagaStore``, passed on unchanged; that
+        store is built with them and kept as ``sync``, so its validation errors are raised
+        here, and options it gains later work here too.
+
+    Use it as ``async with store:`` or call ``aclose()`` when done. Cancelling a call does
+    not stop a request that a worker thread has already sent.
+    """
+
+    def __init__(
+        self,
+        model: type[M] = SagaModel,  # type: ignore[assignment]
+        *,
+        max_workers: int = 8,
+        **options: Any,
+    ) -> None:
+        if isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1:
+            raise SagaValidationError("max_workers", f"must be an int >= 1, got {max_workers!r}")
+        if options.get("max_pool_connections") is None and options.get("connection") is None:
+            options["max_pool_connections"] = max_workers
+        self._sync: DynamoDBSagaStore[M] = DynamoDBSagaStore(model, **options)
+        self._max_workers = max_workers
+        self._executor = ThreadPoolExecutor(max_workers, thread_name_prefix="saga-store")
+        self._closed = False
+        self._shut_down: concurrent.futures.Future[None] | None = None
+        self._client_ready = False
+        self._close_lock = threading.Lock()
+        self._client_lock = threading.Lock()
+
+    # -- configuration ---------------------------------------------------------------------
+
+    @property
+    def sync(self) -> DynamoDBSagaStore[M]:
+        """The synchronous store doing the work (e.g. for ``create_table(store.sync)``)."""
+        return self._sync
+
+    @property
+    def model(self) -> type[M]:
+        """The model class used for saga names not listed in ``models``."""
+        return self._sync.model
+
+    @property
+    def table_name(self) -> str:
+        """The DynamoDB table the store reads and writes."""
+        return self._sync.table_name
+
+    @property
+    def max_workers(self) -> int:
+        """The size of the thread pool: the most requests in flight at once."""
+        return self._max_workers
+
+    @property
+    def closed(self) -> bool:
+        """True once ``aclose()`` has been called."""
+        return self._closed
+
+    def __repr__(self) -> str:
+        sync = self._sync
+        return (
+            f"{type(self).__name__}(model={sync.model.__name__}, table_name={sync.table_name!r}, "
+            f"region={sync.region!r}, endpoint={sync.endpoint!r}, "
+            f"max_workers={self._max_workers})"
+        )
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def aclose(self) -> None:
+        """Wait for calls in flight, stop the pool and close the store's HTTP connections.
+
+        The waiting happens off the event loop. Idempotent; any call made afterwards raises
+        ``SagaStoreError("store is closed")``.
+        """
+        with self._close_lock:
+            self._closed = True
+            if self._shut_down is None:
+                self._shut_down = concurrent.futures.Future()
+                threading.Thread(
+                    target=self._shut_down_in_thread,
+                    args=(self._shut_down,),
+                    name="saga-store-close",
+                    daemon=True,
+                ).start()
+        # Shielded: a cancelled aclose() leaves the shutdown running to its end.
+        await asyncio.shield(asyncio.wrap_future(self._shut_down))
+
+    def _shut_down_in_thread(self, done: concurrent.futures.Future[None]) -> None:
+        try:
+            self._executor.shutdown(wait=True)
+            self._sync.close()
+        except BaseException as exc:  # handed to every aclose() caller
+            done.set_exception(exc)
+        else:
+            done.set_result(None)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    # -- the SagaStore calls ---------------------------------------------------------------
+
+    async def get_by_id(self, saga_name: str, saga_id: str) -> M | None:
+        """Load a saga by id, strongly consistent; see ``DynamoDBSagaStore.get_by_id()``."""
+        return await self._run(self._sync.get_by_id, saga_name, saga_id)
+
+    async def get_by_correlation_id(self, saga_name: str, correlation_id: str) -> M | None:
+        """Find a saga by correlation id (eventually consistent GSI); see the sync store."""
+        return await self._run(self._sync.get_by_correlation_id, saga_name, correlation_id)
+
+    async def insert(self, saga_name: str, correlation_id: str, state: SagaModel) -> None:
+        """Store a new saga at version 0; see ``DynamoDBSagaStore.insert()``."""
+        await self._run(self._sync.insert, saga_name, correlation_id, state)
+
+    async def update(self, saga_name: str, state: SagaModel, expected_version: int) -> None:
+        """Save a saga if its stored version is ``expected_version``; see the sync store."""
+        await self._run(self._sync.update, saga_name, state, expected_version)
+
+    async def delete(self, saga_name: str, saga_id: str) -> None:
+        """Delete a saga (idempotent); see ``DynamoDBSagaStore.delete()``."""
+        await self._run(self._sync.delete, saga_name, saga_id)
+
+    async def modify(
+        self,
+        saga_name: str,
+        saga_id: str,
+        fn: Callable[[M], M | Awaitable[M | None] | None],
+        *,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        base_delay: float = DEFAULT_BASE_DELAY,
+        max_delay: float = DEFAULT_MAX_DELAY,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+    ) -> M:
+        """Load a saga, apply ``fn``, save it; on a version conflict reload and try again.
+
+        The semantics of the sync ``modify`` (``saga_store_pynamo._modify.modify``): the
+        load and the save run on the pool, ``fn`` runs on the event loop and may be a
+        coroutine function; between attempts the coroutine sleeps (``await asyncio.sleep``)
+        for an exponential backoff with full jitter. Anything ``fn`` raises propagates, and
+        nothing is written for that attempt.
+
+        :param saga_name: the saga's name.
+        :param saga_id: the saga's id.
+        :param fn: called with the loaded state; changes it in place and returns None, or
+            returns the state to save. It may run once per attempt.
+        :param max_attempts: attempts in total (>= 1) before the last conflict is re-raised.
+        :param base_delay: backoff before the second attempt, at most (seconds).
+        :param max_delay: cap on any backoff (seconds).
+        :param sleep: the coroutine function that waits (``asyncio.sleep``).
+
+        :returns: the saved state, with its new ``version``.
+        :raises SagaNotFoundError: the saga does not exist (or was deleted meanwhile).
+        :raises ConcurrencyError: all ``max_attempts`` attempts hit a conflict.
+        :raises SagaValidationError: bad arguments, or ``fn`` returned neither None nor a
+            state of this saga (nothing is written).
+        """
+        max_attempts, base_delay, max_delay = check_retry_options(
+            max_attempts, base_delay, max_delay
+        )
+        attempt = 0
+        while True:
+            attempt += 1
+            loaded = await self.get_by_id(saga_name, saga_id)
+            if loaded is None:
+                raise SagaNotFoundError(saga_name, saga_id)
+            expected_version = loaded.version
+            result = fn(loaded)
+            if inspect.isawaitable(result):
+                result = await result
+            state = resolve_result(saga_name, saga_id, loaded, result)
+            try:
+                await self.update(saga_name, state, expected_version)
+            except ConcurrencyError:
+                if attempt >= max_attempts:
+                    raise
+                await sleep(backoff_delay(attempt, base_delay, max_delay))
+            else:
+                return state
+
+    # -- running on the pool ---------------------------------------------------------------
+
+    async def _run(self, call: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        if self._closed:
+            raise SagaStoreError("store is closed")
+        loop = asyncio.get_running_loop()
+        try:
+            future = loop.run_in_executor(
+                self._executor, functools.partial(self._in_worker, call, *args, **kwargs)
+            )
+        except RuntimeError:  # the pool was shut down from another thread meanwhile
+            if self._closed:
+                raise SagaStoreError("store is closed") from None
+            raise
+        return await future
+
+    def _in_worker(self, call: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        if not self._client_ready:
+            # PynamoDB builds its botocore client lazily and without a lock: make it once,
+            # rather than once per worker racing on the first calls.
+            # Should that fail, the call below fails the same way, as the sync store would.
+            with self._client_lock, contextlib.suppress(Exception):
+                if not self._client_ready:
+                    self._sync.connection.client  # noqa: B018
+                    self._client_ready = True
+        return call(*args, **kwargs)
