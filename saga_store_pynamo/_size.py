@@ -57,36 +57,66 @@ def number_size(text: str) -> int:
     return high // 2 - low // 2 + 2 + sign
 
 
+def _text_size(value: Any) -> int:
+    if not isinstance(value, str):
+        raise ValueError(f"a string value holds a {type(value).__name__}")
+    return len(value.encode("utf-8"))  # UnicodeEncodeError (a ValueError) on lone surrogates
+
+
+def _number_size(value: Any) -> int:
+    if not isinstance(value, str):
+        raise ValueError(f"a number value holds a {type(value).__name__}")
+    return number_size(value)
+
+
 def _binary_size(value: Any) -> int:
     if isinstance(value, (bytes, bytearray, memoryview)):
         return len(value)
+    if not isinstance(value, str):
+        raise ValueError(f"a binary value holds a {type(value).__name__}")
     # Legacy PynamoDB binary encoding sends base64 text; DynamoDB counts the decoded bytes.
     return len(base64.b64decode(value))
 
 
+def _members(value: Any, kind: str) -> Any:
+    if not isinstance(value, (list, tuple, set, frozenset)) or not value:
+        raise ValueError(f"a {kind} value must be a non-empty collection")
+    return value
+
+
 def attribute_value_size(value: Mapping[str, Any]) -> int:
-    """Bytes of one attribute value in DynamoDB's wire form, e.g. ``{"S": "abc"}``."""
+    """Bytes of one attribute value in DynamoDB's wire form, e.g. ``{"S": "abc"}``.
+
+    :raises ValueError: for a value DynamoDB would refuse (wrong Python type inside the wire
+        form, an invalid number, text that is not valid Unicode, an empty set).
+    """
+    if not isinstance(value, Mapping) or len(value) != 1:
+        raise ValueError(f"not a DynamoDB attribute value: {value!r:.80}")
     ((kind, data),) = value.items()
     if kind == "S":
-        return len(data.encode("utf-8"))
+        return _text_size(data)
     if kind == "N":
-        return number_size(data)
+        return _number_size(data)
     if kind == "B":
         return _binary_size(data)
     if kind in ("BOOL", "NULL"):
+        if not isinstance(data, bool):
+            raise ValueError(f"a {kind} value holds a {type(data).__name__}")
         return 1
     if kind == "SS":
-        return sum(len(s.encode("utf-8")) for s in data)
+        return sum(_text_size(s) for s in _members(data, kind))
     if kind == "NS":
-        return sum(number_size(n) for n in data)
+        return sum(_number_size(n) for n in _members(data, kind))
     if kind == "BS":
-        return sum(_binary_size(b) for b in data)
+        return sum(_binary_size(b) for b in _members(data, kind))
     if kind == "L":
+        if not isinstance(data, (list, tuple)):
+            raise ValueError(f"a list value holds a {type(data).__name__}")
         return 3 + sum(1 + attribute_value_size(v) for v in data)
     if kind == "M":
-        return 3 + sum(
-            1 + len(k.encode("utf-8")) + attribute_value_size(v) for k, v in data.items()
-        )
+        if not isinstance(data, Mapping):
+            raise ValueError(f"a map value holds a {type(data).__name__}")
+        return 3 + sum(1 + _text_size(k) + attribute_value_size(v) for k, v in data.items())
     raise ValueError(f"unknown DynamoDB attribute type {kind!r}")
 
 
