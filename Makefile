@@ -23,11 +23,12 @@ demo: $(VENV)/.demo-installed
 	$(BIN)/python -m saga_store_pynamo.demo
 
 test: $(VENV)/.test-installed
-	$(BIN)/ruff check saga_store_pynamo tests
-	$(BIN)/ruff format --check saga_store_pynamo tests
+	$(BIN)/ruff check saga_store_pynamo tests benchmarks
+	$(BIN)/ruff format --check saga_store_pynamo tests benchmarks
 	$(BIN)/mypy --strict saga_store_pynamo
 	$(BIN)/mkdocs build --strict --quiet --site-dir "$$(mktemp -d)"
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m benchmarks.run --quick
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .pytest_cache .ruff_cache

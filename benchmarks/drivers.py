@@ -1,0 +1,434 @@
+"""The three clients measured side by side: the store, raw botocore and pydynox.
+
+Each driver turns an operation into a list of ready inputs (built untimed) and a function
+that sends one call for one input (timed). The baselines send the very requests the store
+sent during the warm-up (``Fixture.templates``), for other sagas where the call needs one.
+"""
+
+from __future__ import annotations
+
+import abc
+import copy
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from saga_store_pynamo import ConcurrencyError
+
+from .backends import Fixture, raw_client
+from .common import (
+    CREDENTIALS,
+    REGION,
+    SAGA_NAME,
+    BenchmarkError,
+    BenchSaga,
+    RequestCounter,
+    new_id,
+    small_state,
+    substitute,
+    wire_to_native,
+)
+
+__all__ = [
+    "BotocoreDriver",
+    "Driver",
+    "PydynoxDriver",
+    "StoreDriver",
+    "pydynox_version",
+]
+
+Call = Callable[[Any], None]
+
+
+class Driver(abc.ABC):
+    """One client: how to prepare inputs for an operation and how to send one call."""
+
+    name: str
+    #: Counts the HTTP requests the client sends; None when they cannot be observed.
+    counter: RequestCounter | None = None
+
+    def __init__(self, fixture: Fixture) -> None:
+        self.fixture = fixture
+
+    def unsupported(self, op: str) -> str | None:
+        """Why this client cannot send ``op``'s request as the store does, or None."""
+        return None
+
+    @abc.abstractmethod
+    def inputs(self, op: str, count: int) -> list[Any]:
+        """``count`` inputs for ``op``, one per call (untimed: sagas are created here)."""
+
+    @abc.abstractmethod
+    def function(self, op: str) -> Call:
+        """The function that makes one ``op`` call for one input."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release connections."""
+
+
+class StoreDriver(Driver):
+    """``DynamoDBSagaStore``, the code under test."""
+
+    name = "store"
+
+    def __init__(self, fixture: Fixture) -> None:
+        super().__init__(fixture)
+        self.store = fixture.store
+        self.counter = RequestCounter()
+        self.counter.attach(self.store.connection.client)
+
+    def inputs(self, op: str, count: int) -> list[Any]:
+        read_id, read_corr = self.fixture.read_saga
+        if op == "insert":
+            return [(f"corr-{uuid.uuid4().hex}", small_state(i)) for i in range(count)]
+        if op == "get_by_id":
+            return [read_id] * count
+        if op == "get_by_correlation_id":
+            return [read_corr] * count
+        if op == "update":
+            states = []
+            for _, _, item in self.fixture.preinsert(count):
+                state = BenchSaga.from_raw_data(item)
+                state.status = "paid"
+                states.append(state)
+            return states
+        if op == "delete":
+            return [saga_id for saga_id, _, _ in self.fixture.preinsert(count)]
+        if op == "update_conflict":
+            # One stale copy per call: the store sets updated_at on the state it is given.
+            return [
+                BenchSaga.from_raw_data(copy.deepcopy(self.fixture.stale_item))
+                for _ in range(count)
+            ]
+        raise ValueError(op)
+
+    def function(self, op: str) -> Call:
+        store = self.store
+        if op == "insert":
+
+            def insert(args: tuple[str, BenchSaga]) -> None:
+                store.insert(SAGA_NAME, args[0], args[1])
+
+            return insert
+        if op == "get_by_id":
+
+            def get_by_id(saga_id: str) -> None:
+                if store.get_by_id(SAGA_NAME, saga_id) is None:
+                    raise BenchmarkError("get_by_id found nothing")
+
+            return get_by_id
+        if op == "get_by_correlation_id":
+
+            def get_by_correlation_id(corr: str) -> None:
+                if store.get_by_correlation_id(SAGA_NAME, corr) is None:
+                    raise BenchmarkError("get_by_correlation_id found nothing")
+
+            return get_by_correlation_id
+        if op == "update":
+
+            def update(state: BenchSaga) -> None:
+                store.update(SAGA_NAME, state, 0)
+
+            return update
+        if op == "delete":
+
+            def delete(saga_id: str) -> None:
+                store.delete(SAGA_NAME, saga_id)
+
+            return delete
+        if op == "update_conflict":
+
+            def update_conflict(state: BenchSaga) -> None:
+                try:
+                    store.update(SAGA_NAME, state, 0)
+                except ConcurrencyError as exc:
+                    if exc.actual_version != 1:
+                        raise BenchmarkError(f"conflict reported {exc.actual_version}") from exc
+                else:
+                    raise BenchmarkError("a stale update succeeded")
+
+            return update_conflict
+        raise ValueError(op)
+
+    def close(self) -> None:
+        """Nothing to do: the fixture closes the store."""
+
+
+class _TemplateDriver(Driver):
+    """A baseline that replays the store's captured requests, for other sagas if needed."""
+
+    def requests(self, op: str, count: int) -> list[dict[str, Any]]:
+        """``count`` wire-form requests for ``op`` (untimed)."""
+        template = self.fixture.templates[op]
+        old_id, old_corr = self.fixture.template_ids[op]
+        if op == "insert":
+            return [
+                substitute(template, {old_id: new_id(), old_corr: f"corr-{uuid.uuid4().hex}"})
+                for _ in range(count)
+            ]
+        if op in ("update", "delete"):
+            return [
+                substitute(template, {old_id: saga_id, old_corr: corr})
+                for saga_id, corr, _ in self.fixture.preinsert(count)
+            ]
+        # Reads and the conflict go to the same saga each time, as the store's do.
+        return [copy.deepcopy(template) for _ in range(count)]
+
+
+class BotocoreDriver(_TemplateDriver):
+    """Raw botocore: ``create_client("dynamodb")`` with PynamoDB's config, same requests."""
+
+    name = "botocore"
+
+    def __init__(self, fixture: Fixture) -> None:
+        super().__init__(fixture)
+        self.client = raw_client(fixture.backend.endpoint, fixture.config)
+        self.counter = RequestCounter()
+        self.counter.attach(self.client)
+        self.version_name = fixture.store.model_for(SAGA_NAME).version.attr_name
+
+    def inputs(self, op: str, count: int) -> list[Any]:
+        return self.requests(op, count)
+
+    def function(self, op: str) -> Call:
+        client = self.client
+        if op == "insert":
+            put_item = client.put_item
+
+            def insert(request: dict[str, Any]) -> None:
+                put_item(**request)
+
+            return insert
+        if op == "get_by_id":
+            get_item = client.get_item
+
+            def get_by_id(request: dict[str, Any]) -> None:
+                if "Item" not in get_item(**request):
+                    raise BenchmarkError("GetItem found nothing")
+
+            return get_by_id
+        if op == "get_by_correlation_id":
+            query = client.query
+
+            def get_by_correlation_id(request: dict[str, Any]) -> None:
+                if not query(**request).get("Items"):
+                    raise BenchmarkError("Query found nothing")
+
+            return get_by_correlation_id
+        if op == "update":
+            update_item = client.update_item
+
+            def update(request: dict[str, Any]) -> None:
+                update_item(**request)
+
+            return update
+        if op == "delete":
+            delete_item = client.delete_item
+
+            def delete(request: dict[str, Any]) -> None:
+                delete_item(**request)
+
+            return delete
+        if op == "update_conflict":
+            update_item = client.update_item
+            version = self.version_name
+
+            def update_conflict(request: dict[str, Any]) -> None:
+                try:
+                    update_item(**request)
+                except ClientError as exc:
+                    if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                        raise
+                    if int(exc.response["Item"][version]["N"]) != 1:
+                        raise BenchmarkError("the conflict returned another version") from exc
+                else:
+                    raise BenchmarkError("a stale UpdateItem succeeded")
+
+            return update_conflict
+        raise ValueError(op)
+
+    def close(self) -> None:
+        """Close the client's HTTP connections."""
+        self.client.close()
+
+
+def pydynox_version() -> str | None:
+    """pydynox's version, or None when it is not installed."""
+    try:
+        import pydynox
+    except ImportError:
+        return None
+    return str(pydynox.__version__)
+
+
+#: The request keys pydynox's client takes, per operation, and its parameter for each.
+_PYDYNOX_PARAMS: dict[str, dict[str, str]] = {
+    "PutItem": {
+        "Item": "item",
+        "ConditionExpression": "condition_expression",
+        "ExpressionAttributeNames": "expression_attribute_names",
+        "ExpressionAttributeValues": "expression_attribute_values",
+        "ReturnValuesOnConditionCheckFailure": "return_values_on_condition_check_failure",
+    },
+    "GetItem": {"Key": "key", "ConsistentRead": "consistent_read"},
+    "Query": {
+        "IndexName": "index_name",
+        "KeyConditionExpression": "key_condition_expression",
+        "ExpressionAttributeNames": "expression_attribute_names",
+        "ExpressionAttributeValues": "expression_attribute_values",
+        "Limit": "limit",
+        "ConsistentRead": "consistent_read",
+    },
+    "UpdateItem": {
+        "Key": "key",
+        "UpdateExpression": "update_expression",
+        "ConditionExpression": "condition_expression",
+        "ExpressionAttributeNames": "expression_attribute_names",
+        "ExpressionAttributeValues": "expression_attribute_values",
+        "ReturnValuesOnConditionCheckFailure": "return_values_on_condition_check_failure",
+    },
+    "DeleteItem": {
+        "Key": "key",
+        "ConditionExpression": "condition_expression",
+        "ExpressionAttributeNames": "expression_attribute_names",
+        "ExpressionAttributeValues": "expression_attribute_values",
+        "ReturnValuesOnConditionCheckFailure": "return_values_on_condition_check_failure",
+    },
+}
+_OPERATION_OF = {
+    "insert": "PutItem",
+    "get_by_id": "GetItem",
+    "get_by_correlation_id": "Query",
+    "update": "UpdateItem",
+    "delete": "DeleteItem",
+    "update_conflict": "UpdateItem",
+}
+
+
+def _pydynox_kwargs(operation: str, request: dict[str, Any]) -> dict[str, Any]:
+    """pydynox keyword arguments for a wire-form request; ValueError if one has none.
+
+    pydynox takes plain Python values (it converts them to DynamoDB's form in Rust), and it
+    always asks for ``ReturnConsumedCapacity`` (it reports consumed units on every call).
+    """
+    params = _PYDYNOX_PARAMS[operation]
+    kwargs: dict[str, Any] = {"table": request["TableName"]}
+    for key, value in request.items():
+        if key in ("TableName", "ReturnConsumedCapacity"):
+            continue
+        if key not in params:
+            raise ValueError(f"pydynox's {operation} has no parameter for {key}")
+        if key in ("Item", "Key", "ExpressionAttributeValues"):
+            value = {name: wire_to_native(item) for name, item in value.items()}
+        elif key == "ReturnValuesOnConditionCheckFailure":
+            if value not in ("ALL_OLD", "NONE"):
+                raise ValueError(f"pydynox cannot send {key}={value}")
+            value = value == "ALL_OLD"
+        kwargs[params[key]] = value
+    return kwargs
+
+
+class PydynoxDriver(_TemplateDriver):
+    """pydynox's ``DynamoDBClient`` (Rust core, AWS SDK for Rust), same requests.
+
+    Its requests cannot be counted from Python: ``counter`` is None.
+    """
+
+    name = "pydynox"
+
+    def __init__(self, fixture: Fixture) -> None:
+        super().__init__(fixture)
+        import logging
+
+        from pydynox import DynamoDBClient
+
+        # pydynox logs a warning for every call slower than 100 ms (frequent with 8 threads
+        # on two cores); the benchmark's output is its tables.
+        logging.getLogger("pydynox").setLevel(logging.ERROR)
+        retries = fixture.config.retries or {}
+        attempts = retries.get("total_max_attempts")
+        self.client = DynamoDBClient(
+            region=REGION,
+            endpoint_url=fixture.backend.endpoint,
+            access_key=CREDENTIALS["aws_access_key_id"],
+            secret_key=CREDENTIALS["aws_secret_access_key"],
+            connect_timeout=fixture.config.connect_timeout,
+            read_timeout=fixture.config.read_timeout,
+            max_retries=None if attempts is None else attempts - 1,
+        )
+        self.version_name = fixture.store.model_for(SAGA_NAME).version.attr_name
+
+    def unsupported(self, op: str) -> str | None:
+        try:
+            _pydynox_kwargs(_OPERATION_OF[op], self.fixture.templates[op])
+        except ValueError as exc:
+            return str(exc)
+        return None
+
+    def inputs(self, op: str, count: int) -> list[Any]:
+        operation = _OPERATION_OF[op]
+        return [_pydynox_kwargs(operation, request) for request in self.requests(op, count)]
+
+    def function(self, op: str) -> Call:
+        from pydynox.exceptions import ConditionalCheckFailedException
+
+        client = self.client
+        if op == "insert":
+            put_item = client.sync_put_item
+
+            def insert(kwargs: dict[str, Any]) -> None:
+                put_item(**kwargs)
+
+            return insert
+        if op == "get_by_id":
+            get_item = client.sync_get_item
+
+            def get_by_id(kwargs: dict[str, Any]) -> None:
+                if get_item(**kwargs) is None:
+                    raise BenchmarkError("pydynox get_item found nothing")
+
+            return get_by_id
+        if op == "get_by_correlation_id":
+            query = client.sync_query
+
+            def get_by_correlation_id(kwargs: dict[str, Any]) -> None:
+                if next(iter(query(**kwargs)), None) is None:
+                    raise BenchmarkError("pydynox query found nothing")
+
+            return get_by_correlation_id
+        if op == "update":
+            update_item = client.sync_update_item
+
+            def update(kwargs: dict[str, Any]) -> None:
+                update_item(**kwargs)
+
+            return update
+        if op == "delete":
+            delete_item = client.sync_delete_item
+
+            def delete(kwargs: dict[str, Any]) -> None:
+                delete_item(**kwargs)
+
+            return delete
+        if op == "update_conflict":
+            update_item = client.sync_update_item
+            version = self.version_name
+
+            def update_conflict(kwargs: dict[str, Any]) -> None:
+                try:
+                    update_item(**kwargs)
+                except ConditionalCheckFailedException as exc:
+                    item = getattr(exc, "item", None)
+                    if item is None or int(item[version]) != 1:
+                        raise BenchmarkError("pydynox's conflict returned no old item") from exc
+                else:
+                    raise BenchmarkError("a stale pydynox update_item succeeded")
+
+            return update_conflict
+        raise ValueError(op)
+
+    def close(self) -> None:
+        """pydynox's client has nothing to close."""

