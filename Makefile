@@ -27,8 +27,8 @@ test: $(VENV)/.test-installed
 	$(BIN)/ruff format --check saga_store_pynamo tests benchmarks
 	$(BIN)/mypy --strict saga_store_pynamo
 	$(BIN)/mkdocs build --strict --quiet --site-dir "$$(mktemp -d)"
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
 	$(BIN)/python -m benchmarks.run --quick
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .pytest_cache .ruff_cache
