@@ -7,9 +7,22 @@ import os
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any, Generic
 
-from pynamodb.attributes import TTLAttribute, VersionAttribute
+from pynamodb.attributes import (
+    BinaryAttribute,
+    BinarySetAttribute,
+    BooleanAttribute,
+    ListAttribute,
+    MapAttribute,
+    NumberAttribute,
+    NumberSetAttribute,
+    TTLAttribute,
+    UnicodeAttribute,
+    UnicodeSetAttribute,
+    VersionAttribute,
+)
 from pynamodb.connection import Connection
 from pynamodb.exceptions import AttributeNullError
 from typing_extensions import Self, TypeVar
@@ -760,6 +773,7 @@ class DynamoDBSagaStore(Generic[M]):
         snapshot = dict(state.attribute_values)
         try:
             prepare()
+            _check_types(state)
             item: dict[str, Any] = state.serialize(null_check=True)
             item[info.version] = {"N": str(version)}
             # 128 random bits, as in a uuid4, at a fifth of uuid4().hex's cost.
@@ -852,6 +866,51 @@ def _is_derived_id(saga_id: str) -> bool:
         return str(uuid.UUID(saga_id)) == saga_id
     except ValueError:
         return False
+
+
+# The Python types PynamoDB's attributes serialize faithfully. Others are not always refused:
+# a str given to a ListAttribute is stored as the list of its characters, a dict given to a
+# set attribute as the set of its keys. The first matching class in the MRO decides.
+_ACCEPTED_TYPES: tuple[tuple[type[Any], tuple[type[Any], ...]], ...] = (
+    (VersionAttribute, (int,)),
+    (NumberAttribute, (int, float, Decimal)),
+    (UnicodeAttribute, (str,)),
+    (BooleanAttribute, (bool,)),
+    (BinaryAttribute, (bytes, bytearray)),
+    (UnicodeSetAttribute, (set, frozenset)),
+    (NumberSetAttribute, (set, frozenset)),
+    (BinarySetAttribute, (set, frozenset)),
+    (ListAttribute, (list, tuple)),
+    (MapAttribute, (Mapping, MapAttribute)),
+)
+
+
+def _accepted_types(attribute: Any) -> tuple[type[Any], ...] | None:
+    for kind, accepted in _ACCEPTED_TYPES:
+        if isinstance(attribute, kind):
+            return accepted
+    return None
+
+
+def _check_types(state: SagaModel) -> None:
+    """Refuse a top-level value of a type its attribute would store as something else."""
+    for name, attribute in state.get_attributes().items():
+        value = state.attribute_values.get(name)
+        if value is None:
+            continue
+        accepted = _accepted_types(attribute)
+        if accepted is None:
+            continue
+        if isinstance(value, bool) and bool not in accepted:
+            raise SagaValidationError(
+                f"state.{name}", f"cannot be stored: a bool for a {type(attribute).__name__}"
+            )
+        if not isinstance(value, accepted):
+            raise SagaValidationError(
+                f"state.{name}",
+                f"cannot be stored: {type(value).__name__} for a {type(attribute).__name__} "
+                f"(expected {' or '.join(t.__name__ for t in accepted)})",
+            )
 
 
 def _pick(value: Any, meta: Any, name: str) -> Any:
