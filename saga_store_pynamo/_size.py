@@ -84,7 +84,11 @@ def _members(value: Any, kind: str) -> Any:
     return value
 
 
-def attribute_value_size(value: Mapping[str, Any]) -> int:
+#: DynamoDB's limit on nested lists and maps.
+MAX_NESTING = 32
+
+
+def attribute_value_size(value: Mapping[str, Any], depth: int = 1) -> int:
     """Bytes of one attribute value in DynamoDB's wire form, e.g. ``{"S": "abc"}``.
 
     :raises ValueError: for a value DynamoDB would refuse (wrong Python type inside the wire
@@ -106,17 +110,27 @@ def attribute_value_size(value: Mapping[str, Any]) -> int:
     if kind == "SS":
         return sum(_text_size(s) for s in _members(data, kind))
     if kind == "NS":
-        return sum(_number_size(n) for n in _members(data, kind))
+        members = _members(data, kind)
+        size = sum(_number_size(n) for n in members)
+        if len({Decimal(n) for n in members}) != len(members):
+            raise ValueError("a number set holds the same number twice (as DynamoDB reads it)")
+        return size
     if kind == "BS":
         return sum(_binary_size(b) for b in _members(data, kind))
+    if kind in ("L", "M") and depth > MAX_NESTING:
+        raise ValueError(f"lists and maps are nested more than {MAX_NESTING} levels deep")
     if kind == "L":
         if not isinstance(data, (list, tuple)):
             raise ValueError(f"a list value holds a {type(data).__name__}")
-        return 3 + sum(1 + attribute_value_size(v) for v in data)
+        return 3 + sum(1 + attribute_value_size(v, depth + 1) for v in data)
     if kind == "M":
         if not isinstance(data, Mapping):
             raise ValueError(f"a map value holds a {type(data).__name__}")
-        return 3 + sum(1 + _text_size(k) + attribute_value_size(v) for k, v in data.items())
+        if "" in data:
+            raise ValueError("a map holds an empty key, which DynamoDB refuses")
+        return 3 + sum(
+            1 + _text_size(k) + attribute_value_size(v, depth + 1) for k, v in data.items()
+        )
     raise ValueError(f"unknown DynamoDB attribute type {kind!r}")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import datetime, timezone
+from decimal import Decimal
 from typing import Any
 
 from pynamodb.attributes import (
@@ -65,6 +66,31 @@ class UTCTimestampAttribute(Attribute[datetime]):
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=timezone.utc)
         return parsed.astimezone(timezone.utc)
+
+
+def _canonical(value: Any) -> Any:
+    """A comparable form of a DynamoDB wire value (``{"N": "1.0"}`` equals ``{"N": "1"}``)."""
+    ((kind, data),) = value.items()
+    if kind == "N":
+        return ("N", _decimal(data))
+    if kind == "NS":
+        return ("NS", frozenset(_decimal(n) for n in data))
+    if kind in ("SS", "BS"):
+        return (kind, frozenset(bytes(b) if kind == "BS" else b for b in data))
+    if kind == "L":
+        return ("L", tuple(_canonical(v) for v in data))
+    if kind == "M":
+        return ("M", frozenset((k, _canonical(v)) for k, v in data.items()))
+    if kind == "B":
+        return ("B", bytes(data))
+    return (kind, data)
+
+
+def _decimal(text: str) -> Any:
+    try:
+        return Decimal(text)
+    except ArithmeticError:
+        return text
 
 
 class CorrelationIndex(GlobalSecondaryIndex["SagaModel"]):  # type: ignore[no-untyped-call]
@@ -163,9 +189,17 @@ class SagaModel(Model):
         )
 
     def __eq__(self, other: Any) -> bool:
-        """Two states are equal when they are of the same model and hold the same values."""
+        """Two states are equal when they are of the same model and store the same values.
+
+        Values are compared as DynamoDB keeps them: numbers by decimal value (1.0 == 1), sets
+        regardless of order.
+        """
         if type(other) is not type(self):
             return NotImplemented
-        return bool(self.serialize(null_check=False) == other.serialize(null_check=False))
+        mine = self.serialize(null_check=False)
+        theirs = other.serialize(null_check=False)
+        return mine.keys() == theirs.keys() and all(
+            _canonical(mine[k]) == _canonical(theirs[k]) for k in mine
+        )
 
     __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as with dataclasses)

@@ -911,6 +911,30 @@ def _check_types(state: SagaModel) -> None:
                 f"cannot be stored: {type(value).__name__} for a {type(attribute).__name__} "
                 f"(expected {' or '.join(t.__name__ for t in accepted)})",
             )
+        if isinstance(attribute, (NumberAttribute, NumberSetAttribute)):
+            for number in value if isinstance(value, (set, frozenset)) else (value,):
+                if isinstance(number, float) and not _float_survives(number):
+                    raise SagaValidationError(
+                        f"state.{name}",
+                        f"the float {number!r} would read back as a different number (DynamoDB "
+                        "keeps decimal numbers): store an int or a Decimal instead",
+                    )
+
+
+def _float_survives(number: float) -> bool:
+    """Whether a float reads back equal after DynamoDB's decimal round trip.
+
+    PynamoDB sends ``repr(number)``; DynamoDB normalises it, and PynamoDB reads an integral
+    result back as an int: 1e23 comes back as 10**23, which is not the float 1e23.
+    """
+    try:
+        stored = Decimal(repr(number))
+    except ArithmeticError:
+        return True  # NaN and infinities are refused with the wire checks
+    if not stored.is_finite():
+        return True
+    back: float | int = int(stored) if stored == stored.to_integral_value() else float(stored)
+    return back == number
 
 
 def _pick(value: Any, meta: Any, name: str) -> Any:
