@@ -33,32 +33,15 @@ from saga_store_pynamo.iac import (
 from saga_store_pynamo.table import table_definition
 from tests.conftest import REGION, Backend, RequestRecorder
 from tests.models import OrderSaga
+from tests.test_table import SEED_CLOUDFORMATION as SEED_CREATE_TABLE
 
 # -- the seed, copied from its documentation page -------------------------------------------
 
-# The seed's CloudFormation "Properties" of SagasTable, verbatim.
+# The seed's CloudFormation "Properties" of SagasTable, verbatim (tests/test_table.py keeps
+# the API part; CloudFormation adds the table name and the TTL specification).
 SEED_CLOUDFORMATION: dict[str, Any] = {
     "TableName": "sagas",
-    "BillingMode": "PAY_PER_REQUEST",
-    "AttributeDefinitions": [
-        {"AttributeName": "sagaName", "AttributeType": "S"},
-        {"AttributeName": "sagaId", "AttributeType": "S"},
-        {"AttributeName": "correlationId", "AttributeType": "S"},
-    ],
-    "KeySchema": [
-        {"AttributeName": "sagaName", "KeyType": "HASH"},
-        {"AttributeName": "sagaId", "KeyType": "RANGE"},
-    ],
-    "GlobalSecondaryIndexes": [
-        {
-            "IndexName": "correlationIndex",
-            "KeySchema": [
-                {"AttributeName": "sagaName", "KeyType": "HASH"},
-                {"AttributeName": "correlationId", "KeyType": "RANGE"},
-            ],
-            "Projection": {"ProjectionType": "ALL"},
-        }
-    ],
+    **SEED_CREATE_TABLE,
     "TimeToLiveSpecification": {"AttributeName": "ttl", "Enabled": True},
 }
 
