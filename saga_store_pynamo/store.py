@@ -346,16 +346,7 @@ class DynamoDBSagaStore(Generic[M]):
         check_key("saga_name", saga_name, MAX_PARTITION_KEY_BYTES)
         check_key("saga_id", saga_id, MAX_SORT_KEY_BYTES)
         model = self.model_for(saga_name)
-        info = _model_info(model)
-        response = self._send(
-            "GetItem",
-            {
-                "TableName": self.table_name,
-                "Key": {info.hash_key: {"S": saga_name}, info.range_key: {"S": saga_id}},
-                "ConsistentRead": True,
-            },
-        )
-        item = response.get("Item")
+        item = self._read_raw(_model_info(model), saga_name, saga_id)
         return None if item is None else model.from_raw_data(item)  # type: ignore[return-value]
 
     def get_by_correlation_id(self, saga_name: str, correlation_id: str) -> M | None:
@@ -819,7 +810,7 @@ class DynamoDBSagaStore(Generic[M]):
             raise SagaTooLargeError("state", size, ITEM_SIZE_LIMIT)
 
     def _read_raw(self, info: _ModelInfo, saga_name: str, saga_id: str) -> dict[str, Any] | None:
-        """One consistent GetItem, for backends that return no old item on a failed write."""
+        """The stored item, by one strongly consistent GetItem (None when there is none)."""
         response = self._send(
             "GetItem",
             {
