@@ -31,6 +31,8 @@ def number_size(text: str) -> int:
     :raises ValueError: when DynamoDB would refuse the number (not a finite number, more than
         38 significant digits, or magnitude outside 1E-130 .. 9.99...E+125).
     """
+    if text.isascii() and (text.isdigit() or (text[:1] == "-" and text[1:].isdigit())):
+        return _integer_size(text)
     try:
         number = Decimal(text)
     except InvalidOperation:
@@ -55,6 +57,23 @@ def number_size(text: str) -> int:
     if high > 125 or high < -130:
         raise ValueError(f"{text!r} is outside DynamoDB's range (1E-130 to 9.99E+125)")
     return high // 2 - low // 2 + 2 + sign
+
+
+def _integer_size(text: str) -> int:
+    """``number_size`` of an integer's decimal digits (e.g. ``"-1200"``), without Decimal."""
+    negative = text[0] == "-"
+    digits = text[1:] if negative else text
+    significant = digits.lstrip("0")
+    if not significant:
+        return 1  # zero
+    trimmed = significant.rstrip("0")
+    high = len(significant) - 1  # power of ten of the highest digit
+    low = len(significant) - len(trimmed)  # ... and of the lowest non-zero one
+    if high - low + 1 > 38:
+        raise ValueError(f"{text!r} has more than 38 significant digits")
+    if high > 125:
+        raise ValueError(f"{text!r} is outside DynamoDB's range (1E-130 to 9.99E+125)")
+    return high // 2 - low // 2 + 2 + negative
 
 
 def _text_size(value: Any) -> int:

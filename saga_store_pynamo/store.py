@@ -7,27 +7,14 @@ import os
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import Any, Generic
 
-from pynamodb.attributes import (
-    BinaryAttribute,
-    BinarySetAttribute,
-    BooleanAttribute,
-    ListAttribute,
-    MapAttribute,
-    NumberAttribute,
-    NumberSetAttribute,
-    TTLAttribute,
-    UnicodeAttribute,
-    UnicodeSetAttribute,
-    VersionAttribute,
-)
+from pynamodb.attributes import TTLAttribute, VersionAttribute
 from pynamodb.connection import Connection
-from pynamodb.exceptions import AttributeNullError
 from typing_extensions import Self, TypeVar
 
 from . import _modify
+from ._codec import ModelCodec
 from ._connection import (
     CredentialsOption,
     StoreConnection,
@@ -39,13 +26,11 @@ from ._connection import (
 from ._cursor import decode_cursor, encode_cursor
 from ._dispatch import DEFAULT_POLICY, ConditionFailed, dispatch
 from ._modify import DEFAULT_BASE_DELAY, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_DELAY
-from ._size import ITEM_SIZE_LIMIT, InvalidAttributeValue, item_size
 from ._validation import MAX_PARTITION_KEY_BYTES, MAX_SORT_KEY_BYTES, check_key, check_version
 from .errors import (
     ConcurrencyError,
     SagaAlreadyExistsError,
     SagaNotFoundError,
-    SagaTooLargeError,
     SagaValidationError,
 )
 from .models import SagaModel, utc_now
@@ -76,8 +61,10 @@ class _ModelInfo:
     correlation_id: str
     completed: str
     ttl: str | None
-    # Declared non-key attributes other than the version, in DynamoDB names.
-    writable: frozenset[str]
+    codec: ModelCodec
+    # Per declared non-key attribute other than the version, in declaration order:
+    # (DynamoDB name, "#aN", ":aN", "#aN = :aN").
+    update_slots: tuple[tuple[str, str, str, str], ...]
 
 
 _model_info_cache: dict[type[SagaModel], _ModelInfo] = {}
@@ -97,6 +84,11 @@ def _model_info(model: type[SagaModel]) -> _ModelInfo:
             raise SagaValidationError(
                 "model", f"{model.__name__} must have exactly one VersionAttribute (``version``)"
             )
+        writable = [
+            a.attr_name
+            for a in attributes.values()
+            if not (a.is_hash_key or a.is_range_key or a.attr_name == version[0])
+        ]
         hash_key = attributes["saga_name"].attr_name
         range_key = attributes["saga_id"].attr_name
         info = _ModelInfo(
@@ -106,10 +98,10 @@ def _model_info(model: type[SagaModel]) -> _ModelInfo:
             correlation_id=attributes["correlation_id"].attr_name,
             completed=attributes["is_completed"].attr_name,
             ttl=ttl[0] if ttl else None,
-            writable=frozenset(
-                a.attr_name for a in attributes.values() if not (a.is_hash_key or a.is_range_key)
-            )
-            - {version[0]},
+            codec=ModelCodec(model, version[0], WRITE_TOKEN),
+            update_slots=tuple(
+                (name, f"#a{i}", f":a{i}", f"#a{i} = :a{i}") for i, name in enumerate(writable)
+            ),
         )
         _model_info_cache[model] = info
     return info
@@ -346,8 +338,9 @@ class DynamoDBSagaStore(Generic[M]):
         check_key("saga_name", saga_name, MAX_PARTITION_KEY_BYTES)
         check_key("saga_id", saga_id, MAX_SORT_KEY_BYTES)
         model = self.model_for(saga_name)
-        item = self._read_raw(_model_info(model), saga_name, saga_id)
-        return None if item is None else model.from_raw_data(item)  # type: ignore[return-value]
+        info = _model_info(model)
+        item = self._read_raw(info, saga_name, saga_id)
+        return None if item is None else info.codec.decode(item)  # type: ignore[return-value]
 
     def get_by_correlation_id(self, saga_name: str, correlation_id: str) -> M | None:
         """Find a saga by correlation id.
@@ -369,7 +362,7 @@ class DynamoDBSagaStore(Generic[M]):
             saga_id = correlation_saga_id(saga_name, correlation_id)
             item = self._read_raw(info, saga_name, saga_id)
             if item is not None:
-                return model.from_raw_data(item)  # type: ignore[return-value]
+                return info.codec.decode(item)  # type: ignore[return-value]
             if not self.correlation_fallback:
                 return None
         response = self._send(
@@ -384,7 +377,7 @@ class DynamoDBSagaStore(Generic[M]):
             },
         )
         items = response.get("Items") or []
-        return model.from_raw_data(items[0]) if items else None  # type: ignore[return-value]
+        return info.codec.decode(items[0]) if items else None  # type: ignore[return-value]
 
     def saga_id_for(self, saga_name: str, correlation_id: str) -> str | None:
         """The id ``insert`` gives a new saga with this correlation id, if the mode fixes it.
@@ -511,19 +504,22 @@ class DynamoDBSagaStore(Generic[M]):
         new_version = item[info.version]
         token = item[WRITE_TOKEN]
 
-        names = {"#v": info.version}
-        values: dict[str, Any] = {":v": {"N": str(expected_version)}, ":nv": new_version}
-        names["#t"] = WRITE_TOKEN
-        values[":t"] = token
+        names = {"#v": info.version, "#t": WRITE_TOKEN}
+        values: dict[str, Any] = {
+            ":v": {"N": str(expected_version)},
+            ":nv": new_version,
+            ":t": token,
+        }
         sets = ["#v = :nv", "#t = :t"]
-        for i, name in enumerate(info.writable & item.keys()):
-            names[f"#s{i}"] = name
-            values[f":s{i}"] = item[name]
-            sets.append(f"#s{i} = :s{i}")
         removes = []
-        for i, name in enumerate(info.writable - item.keys()):
-            names[f"#r{i}"] = name
-            removes.append(f"#r{i}")
+        for name, name_ref, value_ref, assignment in info.update_slots:
+            names[name_ref] = name
+            value = item.get(name)
+            if value is None:
+                removes.append(name_ref)
+            else:
+                values[value_ref] = value
+                sets.append(assignment)
         expression = "SET " + ", ".join(sets)
         if removes:
             expression += " REMOVE " + ", ".join(removes)
@@ -658,7 +654,7 @@ class DynamoDBSagaStore(Generic[M]):
             response = self._send("Query", request)
             page = response.get("Items") or []
             for position, item in enumerate(page):
-                items.append(model.from_raw_data(item))  # type: ignore[arg-type]
+                items.append(info.codec.decode(item))  # type: ignore[arg-type]
                 if len(items) == limit:
                     more = position + 1 < len(page) or "LastEvaluatedKey" in response
                     last = {
@@ -764,20 +760,14 @@ class DynamoDBSagaStore(Generic[M]):
         snapshot = dict(state.attribute_values)
         try:
             prepare()
-            _check_types(state)
-            item: dict[str, Any] = state.serialize(null_check=True)
-            item[info.version] = {"N": str(version)}
             # 128 random bits, as in a uuid4, at a fifth of uuid4().hex's cost.
-            item[WRITE_TOKEN] = {"S": os.urandom(16).hex()}
-            self._check_size(item)
+            item, _ = info.codec.encode(state, version, os.urandom(16).hex())
             return item
-        except AttributeNullError as exc:
-            state.attribute_values = snapshot
-            raise SagaValidationError(f"state.{exc.attr_path}", "cannot be None") from exc
         except SagaValidationError:
             state.attribute_values = snapshot
             raise
         except (TypeError, ValueError, OverflowError) as exc:
+            # prepare() failed: a TTL computed from a bad updated_at, say.
             field = _failing_attribute(state)
             state.attribute_values = snapshot
             raise SagaValidationError(f"state.{field}", f"cannot be stored: {exc}") from exc
@@ -799,15 +789,6 @@ class DynamoDBSagaStore(Generic[M]):
         if failure.item is None and self.read_on_conflict:
             failure.item = self._read_raw(info, saga_name, saga_id)
         return failure.item is not None and failure.item.get(WRITE_TOKEN) == token
-
-    @staticmethod
-    def _check_size(item: dict[str, Any]) -> None:
-        try:
-            size = item_size(item)
-        except InvalidAttributeValue as exc:
-            raise SagaValidationError(f"state.{exc.attribute}", exc.reason) from exc
-        if size > ITEM_SIZE_LIMIT:
-            raise SagaTooLargeError("state", size, ITEM_SIZE_LIMIT)
 
     def _read_raw(self, info: _ModelInfo, saga_name: str, saga_id: str) -> dict[str, Any] | None:
         """The stored item, by one strongly consistent GetItem (None when there is none)."""
@@ -857,75 +838,6 @@ def _is_derived_id(saga_id: str) -> bool:
         return str(uuid.UUID(saga_id)) == saga_id
     except ValueError:
         return False
-
-
-# The Python types PynamoDB's attributes serialize faithfully. Others are not always refused:
-# a str given to a ListAttribute is stored as the list of its characters, a dict given to a
-# set attribute as the set of its keys. The first matching class in the MRO decides.
-_ACCEPTED_TYPES: tuple[tuple[type[Any], tuple[type[Any], ...]], ...] = (
-    (VersionAttribute, (int,)),
-    (NumberAttribute, (int, float, Decimal)),
-    (UnicodeAttribute, (str,)),
-    (BooleanAttribute, (bool,)),
-    (BinaryAttribute, (bytes, bytearray)),
-    (UnicodeSetAttribute, (set, frozenset)),
-    (NumberSetAttribute, (set, frozenset)),
-    (BinarySetAttribute, (set, frozenset)),
-    (ListAttribute, (list, tuple)),
-    (MapAttribute, (Mapping, MapAttribute)),
-)
-
-
-def _accepted_types(attribute: Any) -> tuple[type[Any], ...] | None:
-    for kind, accepted in _ACCEPTED_TYPES:
-        if isinstance(attribute, kind):
-            return accepted
-    return None
-
-
-def _check_types(state: SagaModel) -> None:
-    """Refuse a top-level value of a type its attribute would store as something else."""
-    for name, attribute in state.get_attributes().items():
-        value = state.attribute_values.get(name)
-        if value is None:
-            continue
-        accepted = _accepted_types(attribute)
-        if accepted is None:
-            continue
-        if isinstance(value, bool) and bool not in accepted:
-            raise SagaValidationError(
-                f"state.{name}", f"cannot be stored: a bool for a {type(attribute).__name__}"
-            )
-        if not isinstance(value, accepted):
-            raise SagaValidationError(
-                f"state.{name}",
-                f"cannot be stored: {type(value).__name__} for a {type(attribute).__name__} "
-                f"(expected {' or '.join(t.__name__ for t in accepted)})",
-            )
-        if isinstance(attribute, (NumberAttribute, NumberSetAttribute)):
-            for number in value if isinstance(value, (set, frozenset)) else (value,):
-                if isinstance(number, float) and not _float_survives(number):
-                    raise SagaValidationError(
-                        f"state.{name}",
-                        f"the float {number!r} would read back as a different number (DynamoDB "
-                        "keeps decimal numbers): store an int or a Decimal instead",
-                    )
-
-
-def _float_survives(number: float) -> bool:
-    """Whether a float reads back equal after DynamoDB's decimal round trip.
-
-    PynamoDB sends ``repr(number)``; DynamoDB normalises it, and PynamoDB reads an integral
-    result back as an int: 1e23 comes back as 10**23, which is not the float 1e23.
-    """
-    try:
-        stored = Decimal(repr(number))
-    except ArithmeticError:
-        return True  # NaN and infinities are refused with the wire checks
-    if not stored.is_finite():
-        return True
-    back: float | int = int(stored) if stored == stored.to_integral_value() else float(stored)
-    return back == number
 
 
 def _pick(value: Any, meta: Any, name: str) -> Any:
