@@ -1,11 +1,12 @@
 """Capacity units one saga's lifecycle consumes, as DynamoDB reports them.
 
-PynamoDB asks for ``ReturnConsumedCapacity=TOTAL`` on every data-plane call; here a hook
-raises that to ``INDEXES`` so the GSI's share is reported separately, and another reads the
-``ConsumedCapacity`` of each response. Expected units follow DynamoDB's rules: a write costs
-1 WCU per started KB of the larger of the old and new item, in the table and again in the
-``correlationIndex`` (it projects every attribute); a strongly consistent GetItem costs 1 RCU
-per started 4 KB, an eventually consistent Query half of that.
+The store does not ask for consumed capacity; here a hook adds
+``ReturnConsumedCapacity=INDEXES`` to each of its data-plane requests, so the GSI's share is
+reported separately, and another reads the ``ConsumedCapacity`` of each response. Expected
+units follow DynamoDB's rules: a write costs 1 WCU per started KB of the larger of the old
+and new item, in the table and again in the ``correlationIndex`` (it projects every
+attribute); a strongly consistent GetItem costs 1 RCU per started 4 KB, an eventually
+consistent Query half of that.
 """
 
 from __future__ import annotations
@@ -101,14 +102,14 @@ def measure_lifecycle(fixture: Fixture, label: str, state: BenchSaga) -> Lifecyc
     responses: list[tuple[str, dict[str, Any] | None]] = []
 
     def ask_for_indexes(params: dict[str, Any], **_: Any) -> None:
-        if "ReturnConsumedCapacity" in params:
-            params["ReturnConsumedCapacity"] = "INDEXES"
+        params["ReturnConsumedCapacity"] = "INDEXES"
 
     def record(parsed: dict[str, Any], model: Any, **_: Any) -> None:
         responses.append((model.name, parsed.get("ConsumedCapacity")))
 
     events = store.connection.client.meta.events
-    events.register("before-parameter-build.dynamodb", ask_for_indexes)
+    for operation in ("PutItem", "UpdateItem", "DeleteItem", "GetItem", "Query"):
+        events.register(f"before-parameter-build.dynamodb.{operation}", ask_for_indexes)
     events.register("after-call.dynamodb", record)
 
     key: dict[str, Any] = {}

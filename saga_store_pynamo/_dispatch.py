@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Mapping
 from typing import Any, NoReturn
 
 from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.connection import Connection
+from pynamodb.signals import post_dynamodb_send, pre_dynamodb_send
 
 from ._size import ITEM_SIZE_LIMIT
 from .errors import (
@@ -25,9 +27,6 @@ __all__ = ["ConditionFailed", "dispatch"]
 _log = logging.getLogger("saga_store_pynamo")
 DEFAULT_POLICY = RetryPolicy()
 _WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem"})
-_NO_CAPACITY_REPORT = frozenset(
-    {"DescribeTimeToLive", "UpdateContinuousBackups", "DescribeContinuousBackups"}
-)
 
 
 class ConditionFailed(Exception):
@@ -48,8 +47,14 @@ def dispatch(
     request: dict[str, Any],
     policy: RetryPolicy = DEFAULT_POLICY,
 ) -> dict[str, Any]:
-    """Send one request through PynamoDB's funnel (``Connection.dispatch``), retrying
-    throttling, server errors and dropped connections as ``policy`` says.
+    """Send one request with the connection's botocore client, retrying throttling, server
+    errors and dropped connections as ``policy`` says.
+
+    The request goes to ``connection.client`` as it is: unlike ``Connection.dispatch``, no
+    ``ReturnConsumedCapacity`` is added (the store never reads it) and no request id is
+    made for PynamoDB's ``pre_dynamodb_send``/``post_dynamodb_send`` signals unless
+    something listens to them; when something does, they are sent around each attempt as
+    ``Connection.dispatch`` sends them.
 
     :raises ConditionFailed: the request's condition was not met.
     :raises SagaStoreError: a subclass for every other failure, with the cause chained.
@@ -58,21 +63,19 @@ def dispatch(
     while True:
         attempt += 1
         try:
-            if operation in _NO_CAPACITY_REPORT:
-                # Connection.dispatch adds ReturnConsumedCapacity, which these reject.
-                response: dict[str, Any] = connection._make_api_call(operation, request)
-            else:
-                response = connection.dispatch(operation, request)
+            # The property re-creates a client whose credentials came back empty.
+            client = connection.client
+            if _signals_have_receivers():
+                return _send_with_signals(connection, client, table_name, operation, request)
+            response: dict[str, Any] = client._make_api_call(operation, request)
             return response
         except ClientError as exc:
-            # PynamoDB re-raises botocore's error; the original keeps the full response.
-            original = exc.__cause__ if isinstance(exc.__cause__, ClientError) else exc
-            error = original.response.get("Error", {})
+            error = exc.response.get("Error", {})
             if error.get("Code") == "ConditionalCheckFailedException":
-                raise ConditionFailed(original.response.get("Item")) from original
-            if not is_retryable(original):
-                raise_translated(operation, table_name, error, original)
-            failure: BaseException = original
+                raise ConditionFailed(exc.response.get("Item")) from exc
+            if not is_retryable(exc):
+                raise_translated(operation, table_name, error, exc)
+            failure: BaseException = exc
         except BotoCoreError as exc:
             if not is_retryable(exc):
                 raise SagaStoreRequestError(operation, None, str(exc)) from exc
@@ -90,6 +93,25 @@ def dispatch(
             policy.on_retry(operation, attempt, failure)
         _log.info("retrying %s after attempt %d failed: %s", operation, attempt, failure)
         time.sleep(policy.delay(attempt))
+
+
+def _signals_have_receivers() -> bool:
+    """Whether anything listens to PynamoDB's send signals (never, without blinker)."""
+    return bool(
+        getattr(pre_dynamodb_send, "receivers", None)
+        or getattr(post_dynamodb_send, "receivers", None)
+    )
+
+
+def _send_with_signals(
+    connection: Connection, client: Any, table_name: str, operation: str, request: dict[str, Any]
+) -> dict[str, Any]:
+    """One attempt between PynamoDB's two signals, as ``Connection.dispatch`` sends them."""
+    request_id = uuid.uuid4()
+    connection.send_pre_boto_callback(operation, request_id, table_name)  # type: ignore[no-untyped-call]
+    response: dict[str, Any] = client._make_api_call(operation, request)
+    connection.send_post_boto_callback(operation, request_id, table_name)  # type: ignore[no-untyped-call]
+    return response
 
 
 def raise_translated(
