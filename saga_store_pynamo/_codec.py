@@ -44,7 +44,7 @@ from .models import SagaModel, UTCTimestampAttribute
 __all__ = ["ModelCodec"]
 
 # How a field is written and read: the fast kinds, and GENERIC for everything else.
-_STR, _NUM, _BOOL, _TIME, _GENERIC = range(5)
+_STR, _NUM, _BOOL, _TIME, _VERSION, _GENERIC = range(6)
 
 
 def _plain(attribute: Attribute[Any], base: type[Attribute[Any]]) -> bool:
@@ -54,8 +54,8 @@ def _plain(attribute: Attribute[Any], base: type[Attribute[Any]]) -> bool:
         isinstance(attribute, base)
         and kind.serialize is base.serialize
         and kind.deserialize is base.deserialize
-        and kind.__set__ is Attribute.__set__
-        and kind.__get__ is Attribute.__get__
+        and kind.__set__ is base.__set__
+        and kind.__get__ is base.__get__
         and kind.get_value is Attribute.get_value
         and attribute.attr_type == base.attr_type
     )
@@ -70,6 +70,8 @@ def _kind_of(attribute: Attribute[Any]) -> int:
         return _BOOL
     if _plain(attribute, UTCTimestampAttribute):
         return _TIME
+    if _plain(attribute, VersionAttribute):
+        return _VERSION
     return _GENERIC
 
 
@@ -109,8 +111,11 @@ class ModelCodec:
             for name, attribute in model.get_attributes().items()
         )
         self._encoded = tuple(f for f in self._fields if f.attr_name != version_name)
+        # (name, default, whether it can go straight into attribute_values)
         self._defaults = tuple(
-            (f.name, f.attribute.default) for f in self._fields if f.attribute.default is not None
+            (f.name, f.attribute.default, f.kind in (_STR, _NUM, _BOOL, _TIME))
+            for f in self._fields
+            if f.attribute.default is not None
         )
         # Build instances directly only when nothing in the model changes how PynamoDB
         # builds them; otherwise ``from_raw_data`` does it.
@@ -185,10 +190,16 @@ class ModelCodec:
         if not self._fast_decode:
             return self.model.from_raw_data(item)
         state = object.__new__(self.model)
-        state.attribute_values = {}
-        for name, default in self._defaults:
-            setattr(state, name, default() if callable(default) else default)
-        values = state.attribute_values
+        values: dict[str, Any] = {}
+        state.attribute_values = values
+        for name, default, direct in self._defaults:
+            value = default() if callable(default) else default
+            if value is None:
+                continue
+            if direct:
+                values[name] = value
+            else:
+                setattr(state, name, value)
         for field in self._fields:
             wire = item.get(field.attr_name)
             if not wire or "NULL" in wire:
@@ -198,7 +209,9 @@ class ModelCodec:
                 values[field.name] = wire["S"]
             elif kind == _BOOL and "BOOL" in wire:
                 values[field.name] = bool(wire["BOOL"])
-            elif kind == _NUM and "N" in wire and _is_plain_int(wire["N"]):
+            elif kind == _TIME and "S" in wire:
+                values[field.name] = field.attribute.deserialize(wire["S"])
+            elif kind in (_NUM, _VERSION) and "N" in wire and _is_plain_int(wire["N"]):
                 values[field.name] = int(wire["N"])
             else:
                 attribute = field.attribute
