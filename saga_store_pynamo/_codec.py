@@ -44,7 +44,7 @@ from .models import SagaModel, UTCTimestampAttribute
 __all__ = ["ModelCodec"]
 
 # How a field is written and read: the fast kinds, and GENERIC for everything else.
-_STR, _NUM, _BOOL, _TIME, _VERSION, _GENERIC = range(6)
+_STR, _NUM, _BOOL, _TIME, _VERSION, _STR_LIST, _GENERIC = range(7)
 
 
 def _plain(attribute: Attribute[Any], base: type[Attribute[Any]]) -> bool:
@@ -72,6 +72,8 @@ def _kind_of(attribute: Attribute[Any]) -> int:
         return _TIME
     if _plain(attribute, VersionAttribute):
         return _VERSION
+    if _plain(attribute, ListAttribute) and attribute.element_type is UnicodeAttribute:  # type: ignore[attr-defined]
+        return _STR_LIST
     return _GENERIC
 
 
@@ -169,6 +171,17 @@ class ModelCodec:
                 text = _serialize(field, value)
                 size += field.name_size + len(text)  # ASCII
                 item[field.attr_name] = {"S": text}
+            elif (
+                kind == _STR_LIST
+                and (kind_of_value is list or kind_of_value is tuple)
+                and all(type(element) is str for element in value)
+            ):
+                try:
+                    # A list: 3 bytes, plus 1 per element and the element's text.
+                    size += field.name_size + 3 + sum(1 + len(e.encode("utf-8")) for e in value)
+                except UnicodeEncodeError as exc:
+                    raise _invalid(field, exc) from exc
+                item[field.attr_name] = {"L": [{"S": element} for element in value]}
             else:
                 wire = _encode_generic(field, value)
                 if wire is not None:
@@ -213,6 +226,8 @@ class ModelCodec:
                 values[field.name] = field.attribute.deserialize(wire["S"])
             elif kind in (_NUM, _VERSION) and "N" in wire and _is_plain_int(wire["N"]):
                 values[field.name] = int(wire["N"])
+            elif kind == _STR_LIST and "L" in wire and _all_text(wire["L"]):
+                values[field.name] = [element["S"] for element in wire["L"]]
             else:
                 attribute = field.attribute
                 setattr(state, field.name, attribute.deserialize(attribute.get_value(wire)))
@@ -252,6 +267,13 @@ def _encode_generic(field: _Field, value: Any) -> dict[str, Any] | None:
 def _invalid(field: _Field, exc: ValueError) -> SagaValidationError:
     error = InvalidAttributeValue(field.attr_name, str(exc))
     return SagaValidationError(f"state.{error.attribute}", error.reason)
+
+
+def _all_text(elements: Any) -> bool:
+    """Whether every wire element is ``{"S": ...}`` (what a list of text reads back from)."""
+    return type(elements) is list and all(
+        type(e) is dict and len(e) == 1 and "S" in e for e in elements
+    )
 
 
 def _is_plain_int(text: str) -> bool:

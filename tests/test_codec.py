@@ -24,7 +24,12 @@ from pynamodb.attributes import (
 )
 from pynamodb.exceptions import AttributeNullError
 
-from saga_store_pynamo import SagaModel, SagaTooLargeError, SagaValidationError
+from saga_store_pynamo import (
+    SagaModel,
+    SagaTooLargeError,
+    SagaValidationError,
+    UTCTimestampAttribute,
+)
 from saga_store_pynamo._codec import _check_type
 from saga_store_pynamo._size import ITEM_SIZE_LIMIT, item_size, number_size
 from saga_store_pynamo.store import WRITE_TOKEN, _model_info
@@ -121,6 +126,12 @@ def test_encode_matches_pynamodb_for_the_saga_fields(changes: dict[str, Any], ex
 
 
 @PROPERTY
+@given(items=st.one_of(st.lists(TEXT, max_size=4), st.lists(TEXT, max_size=3).map(tuple)))
+def test_encode_matches_pynamodb_for_lists_of_text(items: Any) -> None:
+    check_encode(filled(OrderSaga, items=items))
+
+
+@PROPERTY
 @given(
     name=st.sampled_from(["saga_name", "saga_id", "correlation_id", "created_at", "status"]),
     value=st.one_of(st.none(), TEXT, WRONG_TYPES),
@@ -167,6 +178,25 @@ def test_decode_matches_pynamodb_on_items_of_any_shape(wire: dict[str, Any]) -> 
     check_decode(PropSaga, item)
 
 
+@with_examples(200)
+@given(
+    elements=st.lists(
+        st.one_of(
+            st.builds(lambda t: {"S": t}, TEXT),
+            st.just({"NULL": True}),
+            st.just({"N": "1"}),
+            st.just({"S": "a", "N": "1"}),
+        ),
+        max_size=4,
+    ),
+    kind=st.sampled_from(["L", "SS", "S"]),
+)
+def test_decode_matches_pynamodb_on_lists_of_text(elements: list[Any], kind: str) -> None:
+    wire = {"L": elements} if kind == "L" else {kind: "x" if kind == "S" else ["x"]}
+    item = {"sagaName": {"S": "OrderSaga"}, "sagaId": {"S": "id-1"}, "items": wire}
+    check_decode(OrderSaga, item)
+
+
 @PROPERTY
 @given(
     text=st.one_of(
@@ -197,6 +227,26 @@ def test_integer_sizes_match_the_decimal_count(digits: str) -> None:
             number_size(digits)
         return
     assert number_size(digits) == expected
+
+
+@PROPERTY
+@given(
+    moment=st.datetimes(
+        min_value=datetime(1, 1, 2),
+        max_value=datetime(9999, 12, 30),
+        timezones=st.one_of(
+            st.just(timezone.utc),
+            st.builds(timezone, st.timedeltas(timedelta(hours=-23), timedelta(hours=23))),
+        ),
+    )
+)
+def test_timestamps_are_written_as_javascript_writes_them(moment: datetime) -> None:
+    """``YYYY-MM-DDTHH:MM:SS.ffffffZ`` in UTC, read back as the same instant."""
+    attribute = UTCTimestampAttribute()
+    text = attribute.serialize(moment)
+    utc = moment.astimezone(timezone.utc)
+    assert text == f"{utc.year:04d}-{utc:%m-%dT%H:%M:%S.%f}Z"
+    assert attribute.deserialize(text) == moment
 
 
 # -- models the codec must leave to PynamoDB ------------------------------------------------
