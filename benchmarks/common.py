@@ -12,6 +12,7 @@ from pynamodb.attributes import ListAttribute, NumberAttribute, UnicodeAttribute
 from saga_store_pynamo import SagaModel
 
 __all__ = [
+    "CONTROL",
     "CREDENTIALS",
     "MEASURE_ORDER",
     "OPERATIONS",
@@ -33,6 +34,9 @@ CREDENTIALS = {"aws_access_key_id": "bench", "aws_secret_access_key": "bench-sec
 SAGA_NAME = "BenchSaga"
 #: The store calls measured, in report order. ``update_conflict`` is ``update`` with a stale
 #: ``expected_version``: the request fails its condition and the store raises ConcurrencyError.
+#: The name of the second raw botocore client, the A/A control (``BotocoreControlDriver``).
+CONTROL = "botocore-2"
+
 OPERATIONS = (
     "insert",
     "get_by_id",

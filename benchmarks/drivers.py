@@ -19,6 +19,7 @@ from saga_store_pynamo import ConcurrencyError
 
 from .backends import Fixture, raw_client
 from .common import (
+    CONTROL,
     CREDENTIALS,
     REGION,
     SAGA_NAME,
@@ -253,6 +254,17 @@ class BotocoreDriver(_TemplateDriver):
     def close(self) -> None:
         """Close the client's HTTP connections."""
         self.client.close()
+
+
+class BotocoreControlDriver(BotocoreDriver):
+    """A second raw botocore client, identical to the first: an A/A control.
+
+    Its ratio to ``botocore`` would be exactly 1 with a perfect measurement, so its spread
+    is the benchmark's own error: a store/botocore difference smaller than that is not
+    resolved by the run.
+    """
+
+    name = CONTROL
 
 
 def pydynox_version() -> str | None:

@@ -14,7 +14,7 @@ from pathlib import Path
 from saga_store_pynamo._dynamodb_local import DEFAULT_VERSION as DYNAMODB_LOCAL_NPM_VERSION
 
 from .capacity import UPDATES, Lifecycle, Step
-from .common import OPERATIONS
+from .common import CONTROL, OPERATIONS
 from .measure import Results, Settings
 from .profiling import CATEGORIES, Profile
 
@@ -125,7 +125,8 @@ def _backend_section(run: Run, key: str) -> list[str]:
     results = run.results[key]
     settings = run.settings[key]
     clients = results.clients
-    others = [c for c in clients if c != "store"]
+    others = [c for c in clients if c not in ("store", CONTROL)]
+    control = CONTROL in clients
     cpu_what = "client + server CPU" if run.in_process[key] else "client CPU"
     lines = [f"### {run.titles[key]}", ""]
     lines.append(
@@ -143,11 +144,20 @@ def _backend_section(run: Run, key: str) -> list[str]:
             "closes the connection after every response, so every call opens a new TCP "
             "connection."
         )
+    if control:
+        lines += [
+            "",
+            f"`{CONTROL}` is a second raw botocore client, identical to `botocore` and measured "
+            f"the same way (an A/A control): `{CONTROL}/botocore` would be 1.00x with a perfect "
+            "measurement, so its deviation is this benchmark's own error, and a store/botocore "
+            "ratio that differs from 1 by less than that is not resolved.",
+        ]
     lines.append("")
     header = ["call"]
     header += [f"requests/call {c}" for c in clients]
     header += [f"{cpu_what} µs/call {c}" for c in clients]
     header += [f"store/{c}" for c in others]
+    header += [f"{CONTROL}/botocore (A/A)"] if control else []
     rows = []
     for op in OPERATIONS:
         row = [f"`{op}`"]
@@ -157,6 +167,8 @@ def _backend_section(run: Run, key: str) -> list[str]:
             row.append(_cell(results, op, c, _number(results.cpu_us(op, c))))
         for c in others:
             row.append(_cell(results, op, c, _ratio(results.ratios(op, "store", c, "cpu"))))
+        if control:
+            row.append(_ratio(results.ratios(op, CONTROL, "botocore", "cpu")))
         rows.append(row)
     lines += [f"#### Requests and {cpu_what} per call (one thread)", ""]
     lines += _table(header, rows)
@@ -171,6 +183,7 @@ def _backend_section(run: Run, key: str) -> list[str]:
     for threads, metric in ((1, "rate1"), (results.threads, "rateN")):
         lines += [f"#### Calls per second, {threads} thread{'s' if threads > 1 else ''}", ""]
         header = ["call"] + list(clients) + [f"store/{c}" for c in others]
+        header += [f"{CONTROL}/botocore (A/A)"] if control else []
         rows = []
         for op in OPERATIONS:
             row = [f"`{op}`"]
@@ -178,6 +191,8 @@ def _backend_section(run: Run, key: str) -> list[str]:
                 row.append(_cell(results, op, c, _number(results.rate(op, c, threads))))
             for c in others:
                 row.append(_cell(results, op, c, _ratio(results.ratios(op, "store", c, metric))))
+            if control:
+                row.append(_ratio(results.ratios(op, CONTROL, "botocore", metric)))
             rows.append(row)
         lines += _table(header, rows)
         lines.append("")
@@ -256,12 +271,23 @@ def targets(run: Run) -> list[tuple[str, str, str]]:
     below = ", ".join(
         f"`{op}` {_ratio(local.ratios(op, 'store', 'botocore', 'rateN'))}" for op in missed
     )
+    measured_rate = f"from {min(rate.values()):.2f}x to {max(rate.values()):.2f}x " + (
+        f"(lowest: `{worst}`)" + (f"; below target: {below}" if missed else "")
+    )
+    if CONTROL in local.clients:
+        same = {
+            op: statistics.median(local.ratios(op, CONTROL, "botocore", "rateN"))
+            for op in OPERATIONS
+        }
+        measured_rate += (
+            f". A/A control, `{CONTROL}/botocore` (identical clients): from "
+            f"{min(same.values()):.2f}x to {max(same.values()):.2f}x"
+        )
     rows.append(
         (
             f"calls/s with {local.threads} threads ≥ {THROUGHPUT_TARGET}x raw botocore, every "
             "call (DynamoDB Local)",
-            f"from {min(rate.values()):.2f}x to {max(rate.values()):.2f}x (lowest: `{worst}`)"
-            + (f"; below target: {below}" if missed else ""),
+            measured_rate,
             _yes(not missed),
         )
     )
@@ -455,7 +481,7 @@ def plot_cpu(run: Run, path: Path) -> None:
     figure, axes = plt.subplots(
         len(keys), 1, figsize=(10, 4.2 * len(keys)), squeeze=False, constrained_layout=True
     )
-    colors = {"store": "#1f77b4", "botocore": "#7f7f7f", "pydynox": "#ff7f0e"}
+    colors = {"store": "#1f77b4", "botocore": "#7f7f7f", CONTROL: "#c7c7c7", "pydynox": "#ff7f0e"}
     for axis, key in zip(axes[:, 0], keys, strict=True):
         results = run.results[key]
         clients = results.clients

@@ -40,7 +40,14 @@ from .backends import (
 )
 from .capacity import Lifecycle, measure_lifecycle
 from .common import BenchmarkError, large_state, small_state
-from .drivers import BotocoreDriver, Driver, PydynoxDriver, StoreDriver, pydynox_version
+from .drivers import (
+    BotocoreControlDriver,
+    BotocoreDriver,
+    Driver,
+    PydynoxDriver,
+    StoreDriver,
+    pydynox_version,
+)
 from .measure import Settings, measure_backend, run_serial
 from .offline import measure_offline
 from .profiling import Profile, profile_calls
@@ -70,11 +77,13 @@ def _settings(args: argparse.Namespace, backend: str) -> Settings:
         )
     # moto is slower per call (a new connection each time, a Python server): fewer calls.
     calls = args.calls or (60 if backend == "dynamodb-local" else 40)
+    # Threaded samples are long (about a second on DynamoDB Local) and numerous: a JVM
+    # pause or a scheduling hiccup moves a short sample by 20 %, which hides a 5 % gap.
     return Settings(
-        rounds=args.rounds or (7 if backend == "dynamodb-local" else 4),
+        rounds=args.rounds or (9 if backend == "dynamodb-local" else 4),
         serial_calls=calls,
         threads=args.threads,
-        threaded_calls=max(args.threads, 3 * calls),
+        threaded_calls=max(args.threads, (9 if backend == "dynamodb-local" else 3) * calls),
         warmup_calls=30 if backend == "dynamodb-local" else 10,
     )
 
@@ -106,9 +115,12 @@ def _profiles(drivers: list[Driver], calls: int) -> dict[tuple[str, str], Profil
 
 
 @contextlib.contextmanager
-def _drivers(fixture: Fixture) -> Iterator[list[Driver]]:
-    """The store, raw botocore and (when installed) pydynox on ``fixture``; closed after."""
+def _drivers(fixture: Fixture, control: bool) -> Iterator[list[Driver]]:
+    """The store, raw botocore, with ``control`` a second raw botocore client (the A/A
+    control), and (when installed) pydynox on ``fixture``; closed after."""
     drivers: list[Driver] = [StoreDriver(fixture), BotocoreDriver(fixture)]
+    if control:
+        drivers.append(BotocoreControlDriver(fixture))
     if pydynox_version() is not None:
         drivers.append(PydynoxDriver(fixture))
     try:
@@ -185,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
             with _SERVERS[key]() as backend:
                 fixture = setup_fixture(backend)
                 try:
-                    with _drivers(fixture) as drivers:
+                    with _drivers(fixture, control=key == "dynamodb-local") as drivers:
                         settings = _settings(args, key)
                         run.settings[key] = settings
                         run.results[key] = measure_backend(key, drivers, settings)
