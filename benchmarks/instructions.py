@@ -185,6 +185,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calls", type=int, default=200, help="calls counted per process")
     parser.add_argument("--ops", default=",".join(OPS), help="comma-separated calls")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel runs")
+    parser.add_argument(
+        "--clients", default="store,botocore", help="comma-separated: store, botocore"
+    )
     parser.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -195,25 +198,27 @@ def main(argv: list[str] | None = None) -> int:
         print("valgrind is not installed (apt-get install valgrind)", file=sys.stderr)
         return 1
     ops = [op for op in args.ops.split(",") if op]
+    clients = [c for c in args.clients.split(",") if c in ("store", "botocore")]
     with tempfile.TemporaryDirectory(prefix="saga-instructions-") as tmp:
         out_dir = Path(tmp)
         recorded = out_dir / "recorded.pickle"
         _capture(recorded)
-        runs = [(c, op, n) for op in ops for c in ("store", "botocore") for n in (0, args.calls)]
+        runs = [(c, op, n) for op in ops for c in clients for n in (0, args.calls)]
         with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
             futures = {
                 run: pool.submit(_count, *run, recorded=recorded, out_dir=out_dir) for run in runs
             }
             totals = {run: future.result() for run, future in futures.items()}
-    print("| call | store instructions/call | botocore instructions/call | store/botocore |")
-    print("|---|---|---|---|")
+    counted = " | ".join(f"{c} instructions/call" for c in clients)
+    print(f"| call | {counted} | store/botocore |")
+    print("|---|" + "---|" * (len(clients) + 1))
     for op in ops:
         per_call = {
-            client: (totals[(client, op, args.calls)] - totals[(client, op, 0)]) / args.calls
-            for client in ("store", "botocore")
+            c: (totals[(c, op, args.calls)] - totals[(c, op, 0)]) / args.calls for c in clients
         }
-        ratio = per_call["store"] / per_call["botocore"]
-        print(f"| `{op}` | {per_call['store']:,.0f} | {per_call['botocore']:,.0f} | {ratio:.3f}x |")
+        cells = [f"{per_call[c]:,.0f}" for c in clients]
+        ratio = f"{per_call['store'] / per_call['botocore']:.3f}x" if len(per_call) == 2 else "-"
+        print(f"| `{op}` | " + " | ".join(cells) + f" | {ratio} |")
     return 0
 
 

@@ -35,15 +35,16 @@ Frame = tuple[str, str, int]  # (file, qualified function name, first line)
 #: ``co_qualname``; on 3.10 those frames fall to the next rule.
 _RULES: tuple[tuple[str, str | None, str], ...] = (
     ("/saga_store_pynamo/_validation.py", None, "store: argument checks"),
+    ("/saga_store_pynamo/_codec.py", None, "store: codec (state to item and back)"),
     ("/saga_store_pynamo/_size.py", None, "store: item size count"),
     ("/saga_store_pynamo/models.py", None, "store: timestamp attribute"),
     ("/saga_store_pynamo/_dispatch.py", None, "store: dispatch and retry loop"),
     ("/saga_store_pynamo/retry.py", None, "store: dispatch and retry loop"),
     ("/saga_store_pynamo/", None, "store: request building, state handling"),
-    ("/pynamodb/connection/", None, "PynamoDB: Connection.dispatch"),
-    ("/pynamodb/signals.py", None, "PynamoDB: Connection.dispatch"),
-    ("/blinker/", None, "PynamoDB: Connection.dispatch"),
-    ("/pynamodb/", None, "PynamoDB: model (de)serialization"),
+    ("/pynamodb/connection/", None, "PynamoDB: connection (client property, signals)"),
+    ("/pynamodb/signals.py", None, "PynamoDB: connection (client property, signals)"),
+    ("/blinker/", None, "PynamoDB: connection (client property, signals)"),
+    ("/pynamodb/", None, "PynamoDB: attributes (descriptors, serialize, deserialize)"),
     (
         "/botocore/client.py",
         "BaseClient._resolve_endpoint_ruleset",
