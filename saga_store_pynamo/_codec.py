@@ -37,7 +37,13 @@ from pynamodb.attributes import (
 from pynamodb.exceptions import AttributeNullError
 from pynamodb.models import Model
 
-from ._size import ITEM_SIZE_LIMIT, InvalidAttributeValue, attribute_value_size, number_size
+from ._size import (
+    ITEM_SIZE_LIMIT,
+    InvalidAttributeValue,
+    attribute_value_size,
+    number_size,
+    utf8_len,
+)
 from .errors import SagaTooLargeError, SagaValidationError
 from .models import SagaModel, UTCTimestampAttribute
 
@@ -153,7 +159,7 @@ class ModelCodec:
             kind_of_value = type(value)
             if kind == _STR and kind_of_value is str:
                 try:
-                    size += field.name_size + len(value.encode("utf-8"))
+                    size += field.name_size + utf8_len(value)
                 except UnicodeEncodeError as exc:
                     raise _invalid(field, exc) from exc
                 item[field.attr_name] = {"S": value}
@@ -178,7 +184,7 @@ class ModelCodec:
             ):
                 try:
                     # A list: 3 bytes, plus 1 per element and the element's text.
-                    size += field.name_size + 3 + sum(1 + len(e.encode("utf-8")) for e in value)
+                    size += field.name_size + 3 + sum(1 + utf8_len(e) for e in value)
                 except UnicodeEncodeError as exc:
                     raise _invalid(field, exc) from exc
                 item[field.attr_name] = {"L": [{"S": element} for element in value]}

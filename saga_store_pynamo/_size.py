@@ -19,6 +19,7 @@ __all__ = [
     "attribute_value_size",
     "item_size",
     "number_size",
+    "utf8_len",
 ]
 
 #: DynamoDB's item size limit: 400 KB, names and values included.
@@ -79,7 +80,15 @@ def _integer_size(text: str) -> int:
 def _text_size(value: Any) -> int:
     if not isinstance(value, str):
         raise ValueError(f"a string value holds a {type(value).__name__}")
-    return len(value.encode("utf-8"))  # UnicodeEncodeError (a ValueError) on lone surrogates
+    return utf8_len(value)
+
+
+def utf8_len(text: str) -> int:
+    """UTF-8 bytes of ``text``, without encoding it when it is ASCII (a flag in CPython).
+
+    :raises UnicodeEncodeError: (a ValueError) on lone surrogates, which are not Unicode.
+    """
+    return len(text) if text.isascii() else len(text.encode("utf-8"))
 
 
 def _number_size(value: Any) -> int:
