@@ -26,6 +26,7 @@ from .common import (
     SAGA_NAME,
     BenchmarkError,
     BenchSaga,
+    bench_store,
     new_id,
     small_state,
     substitute,
@@ -180,14 +181,7 @@ def setup_fixture(backend: Backend, ttl_days: float = 30) -> Fixture:
     :raises BenchmarkError: a store call sent other than exactly one request.
     """
     table_name = f"bench-{uuid.uuid4().hex[:10]}"
-    store: DynamoDBSagaStore[BenchSaga] = DynamoDBSagaStore(
-        BenchSaga,
-        table_name=table_name,
-        region=REGION,
-        endpoint=backend.endpoint,
-        credentials=CREDENTIALS,
-        ttl_days=ttl_days,
-    )
+    store = bench_store(table_name, backend.endpoint, ttl_days)
     create_table(store)
     captured: list[dict[str, Any]] = []
     answers: list[tuple[int, dict[str, str], bytes]] = []

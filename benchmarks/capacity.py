@@ -17,11 +17,10 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from saga_store_pynamo import DynamoDBSagaStore
 from saga_store_pynamo._size import item_size
 
 from .backends import Fixture
-from .common import CREDENTIALS, REGION, SAGA_NAME, BenchmarkError, BenchSaga
+from .common import SAGA_NAME, BenchmarkError, BenchSaga, bench_store
 
 __all__ = ["UPDATES", "Lifecycle", "Step", "measure_lifecycle"]
 
@@ -91,14 +90,7 @@ def _units(consumed: dict[str, Any] | None) -> tuple[float, float]:
 
 def measure_lifecycle(fixture: Fixture, label: str, state: BenchSaga) -> Lifecycle:
     """Run one saga's lifecycle through a store and record each call's consumed units."""
-    store: DynamoDBSagaStore[BenchSaga] = DynamoDBSagaStore(
-        BenchSaga,
-        table_name=fixture.table_name,
-        region=REGION,
-        endpoint=fixture.backend.endpoint,
-        credentials=CREDENTIALS,
-        ttl_days=30,
-    )
+    store = bench_store(fixture.table_name, fixture.backend.endpoint)
     responses: list[tuple[str, dict[str, Any] | None]] = []
 
     def ask_for_indexes(params: dict[str, Any], **_: Any) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 from pynamodb.attributes import ListAttribute, NumberAttribute, UnicodeAttribute
 
-from saga_store_pynamo import SagaModel
+from saga_store_pynamo import DynamoDBSagaStore, SagaModel
 
 __all__ = [
     "CONTROL",
@@ -21,6 +21,7 @@ __all__ = [
     "BenchSaga",
     "BenchmarkError",
     "RequestCounter",
+    "bench_store",
     "large_state",
     "new_id",
     "small_state",
@@ -89,6 +90,20 @@ def large_state(index: int) -> BenchSaga:
     state = small_state(index)
     state.note = "x" * 50_000
     return state
+
+
+def bench_store(
+    table_name: str, endpoint: str | None, ttl_days: float | None = 30
+) -> DynamoDBSagaStore[BenchSaga]:
+    """A ``BenchSaga`` store on ``endpoint`` with the benchmark's region and credentials."""
+    return DynamoDBSagaStore(
+        BenchSaga,
+        table_name=table_name,
+        region=REGION,
+        endpoint=endpoint,
+        credentials=CREDENTIALS,
+        ttl_days=ttl_days,
+    )
 
 
 def new_id() -> str:

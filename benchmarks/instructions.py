@@ -69,21 +69,14 @@ def _capture(path: Path) -> None:
 
 def _worker(client: str, op: str, calls: int, recorded_path: Path) -> None:
     """Make ``calls`` calls of ``op`` with ``client`` against recorded answers."""
-    from saga_store_pynamo import ConcurrencyError, DynamoDBSagaStore
+    from saga_store_pynamo import ConcurrencyError
 
     from .backends import mirror_config, raw_client
-    from .common import CREDENTIALS, REGION, SAGA_NAME, BenchSaga, small_state
+    from .common import SAGA_NAME, BenchSaga, bench_store, small_state
     from .offline import CannedResponses
 
     recorded = pickle.loads(recorded_path.read_bytes())
-    store: DynamoDBSagaStore[BenchSaga] = DynamoDBSagaStore(
-        BenchSaga,
-        table_name=recorded["table"],
-        region=REGION,
-        endpoint=_ENDPOINT,
-        credentials=CREDENTIALS,
-        ttl_days=30,
-    )
+    store = bench_store(recorded["table"], _ENDPOINT)
     canned = CannedResponses(recorded["responses"])
     store.connection.client.meta.events.register_first("before-send.dynamodb", canned)
     botocore_client = raw_client(_ENDPOINT, mirror_config(store.connection.client))

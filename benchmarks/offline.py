@@ -17,10 +17,8 @@ from typing import Any
 from botocore.awsrequest import AWSResponse
 from urllib3 import HTTPHeaderDict
 
-from saga_store_pynamo import DynamoDBSagaStore
-
 from .backends import Fixture
-from .common import CREDENTIALS, REGION, BenchSaga
+from .common import bench_store
 from .drivers import BotocoreDriver, Driver, StoreDriver
 from .measure import Results, Settings, measure_backend
 
@@ -55,14 +53,7 @@ class CannedResponses:
 
 def measure_offline(fixture: Fixture, settings: Settings) -> Results:
     """Measure the store and raw botocore, one thread, with recorded responses."""
-    store: DynamoDBSagaStore[BenchSaga] = DynamoDBSagaStore(
-        BenchSaga,
-        table_name=fixture.table_name,
-        region=REGION,
-        endpoint=fixture.backend.endpoint,
-        credentials=CREDENTIALS,
-        ttl_days=fixture.store.ttl_days,
-    )
+    store = bench_store(fixture.table_name, fixture.backend.endpoint, fixture.store.ttl_days)
     canned = CannedResponses(fixture.responses)
     offline = dataclasses.replace(fixture, store=store, offline=True)
     store_driver, botocore_driver = StoreDriver(offline), BotocoreDriver(offline)
