@@ -236,20 +236,43 @@ def _wait_active(send: Any, table_name: str, timeout_seconds: float) -> None:
 
 
 def _ensure_ttl(send: Any, table_name: str, attribute_name: str) -> None:
-    description = send("DescribeTimeToLive", {"TableName": table_name})["TimeToLiveDescription"]
-    status = description.get("TimeToLiveStatus")
-    current = description.get("AttributeName")
-    if status in ("ENABLED", "ENABLING"):
-        if current != attribute_name:
-            raise IncompatibleTableError(
-                table_name, [f"TTL is enabled on {current!r}, the model needs {attribute_name!r}"]
-            )
+    """Enable TTL on ``attribute_name`` unless it is on already.
+
+    Another caller may enable it between our DescribeTimeToLive and UpdateTimeToLive; DynamoDB
+    then refuses ours ("TimeToLive is already enabled"). So a refused update is judged by a
+    second DescribeTimeToLive: TTL on our attribute is success, on another one incompatible.
+    """
+    if _ttl_matches(send, table_name, attribute_name):
         return
-    # DISABLING cannot be changed until it settles; DynamoDB says so with a clear error.
-    send(
-        "UpdateTimeToLive",
-        {
-            "TableName": table_name,
-            "TimeToLiveSpecification": {"AttributeName": attribute_name, "Enabled": True},
-        },
-    )
+    try:
+        # DISABLING cannot be changed until it settles; DynamoDB says so with a clear error.
+        send(
+            "UpdateTimeToLive",
+            {
+                "TableName": table_name,
+                "TimeToLiveSpecification": {"AttributeName": attribute_name, "Enabled": True},
+            },
+        )
+    except (SagaValidationError, SagaStoreRequestError) as exc:
+        try:
+            enabled = _ttl_matches(send, table_name, attribute_name)
+        except IncompatibleTableError as incompatible:
+            raise incompatible from exc
+        if not enabled:
+            raise
+
+
+def _ttl_matches(send: Any, table_name: str, attribute_name: str) -> bool:
+    """Whether TTL is enabled (or enabling) on ``attribute_name``; False when it is off.
+
+    :raises IncompatibleTableError: TTL is enabled on another attribute.
+    """
+    description = send("DescribeTimeToLive", {"TableName": table_name})["TimeToLiveDescription"]
+    if description.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):
+        return False
+    current = description.get("AttributeName")
+    if current != attribute_name:
+        raise IncompatibleTableError(
+            table_name, [f"TTL is enabled on {current!r}, the model needs {attribute_name!r}"]
+        )
+    return True

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -11,9 +13,10 @@ from saga_store_pynamo import (
     IncompatibleTableError,
     SagaModel,
     SagaStoreRequestError,
+    SagaValidationError,
     create_table,
 )
-from saga_store_pynamo.table import table_definition
+from saga_store_pynamo.table import _ensure_ttl, table_definition
 from tests.conftest import CREDENTIALS, REGION, Backend, RequestRecorder
 from tests.models import OrderSaga
 
@@ -280,8 +283,6 @@ def test_table_definition_is_the_seed_cloudformation() -> None:
 
 
 def test_provisioned_billing_needs_capacity() -> None:
-    from saga_store_pynamo import SagaValidationError
-
     with pytest.raises(SagaValidationError, match="read_capacity_units"):
         table_definition(SagaModel, billing_mode="PROVISIONED")
     definition = table_definition(
@@ -292,3 +293,121 @@ def test_provisioned_billing_needs_capacity() -> None:
         "ReadCapacityUnits": 5,
         "WriteCapacityUnits": 5,
     }
+
+
+# -- concurrent callers ---------------------------------------------------------------------
+
+
+def test_concurrent_create_table_calls_all_succeed(make_store: Any, backend: Backend) -> None:
+    """Several processes starting at once on a fresh table: all succeed, one creates it."""
+    callers = 10
+    name = table_name()
+    stores = [make_store(table_name=name, create=False) for _ in range(callers)]
+    barrier = threading.Barrier(callers)
+
+    def call(store: Any) -> bool:
+        barrier.wait(timeout=60)
+        return create_table(store)
+
+    with ThreadPoolExecutor(max_workers=callers) as pool:
+        futures = [pool.submit(call, store) for store in stores]
+        results = [future.result(timeout=120) for future in futures]
+    assert results.count(True) == 1
+    assert schema_of(backend.client(), name) == SEED_SCHEMA
+
+
+def test_table_created_by_another_caller_in_between(make_store: Any, backend: Backend) -> None:
+    """CreateTable meets ResourceInUseException: the other caller's table is used."""
+    client = backend.client()
+    store = make_store(create=False)
+
+    def other_caller_creates_it(**_: Any) -> None:
+        client.create_table(TableName=store.table_name, **SEED_CLOUDFORMATION)
+
+    store.connection.client.meta.events.register(
+        "before-call.dynamodb.CreateTable", other_caller_creates_it
+    )
+    assert create_table(store) is False
+    assert schema_of(client, store.table_name) == SEED_SCHEMA
+
+
+@pytest.mark.parametrize("attribute", ["ttl", "expiresAt"])
+def test_ttl_enabled_by_another_caller_in_between(
+    make_store: Any, backend: Backend, attribute: str
+) -> None:
+    """Another caller enables TTL after this one read it as disabled (DynamoDB then refuses
+    the second UpdateTimeToLive): the same attribute is success, another is incompatible."""
+    if attribute != "ttl" and backend.name == "moto":
+        pytest.skip("moto accepts the second UpdateTimeToLive and moves TTL to the new attribute")
+    client = backend.client()
+    store = make_store(create=False)
+    enabled: list[str] = []
+
+    def other_caller_enables_ttl(**_: Any) -> None:
+        if not enabled:
+            enabled.append(attribute)
+            client.update_time_to_live(
+                TableName=store.table_name,
+                TimeToLiveSpecification={"AttributeName": attribute, "Enabled": True},
+            )
+
+    store.connection.client.meta.events.register(
+        "after-call.dynamodb.DescribeTimeToLive", other_caller_enables_ttl
+    )
+    if attribute == "ttl":
+        assert create_table(store) is True
+        assert schema_of(client, store.table_name) == SEED_SCHEMA
+    else:
+        with pytest.raises(IncompatibleTableError, match="TTL is enabled on 'expiresAt'"):
+            create_table(store)
+    assert enabled == [attribute]
+
+
+class ScriptedSend:
+    """Stands in for create_table's ``send``: answers from a script, records the calls."""
+
+    def __init__(self, *answers: dict[str, Any] | Exception) -> None:
+        self.answers = list(answers)
+        self.sent: list[str] = []
+
+    def __call__(self, operation: str, body: dict[str, Any]) -> dict[str, Any]:
+        self.sent.append(operation)
+        answer = self.answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
+def ttl_status(status: str, attribute: str | None = None) -> dict[str, Any]:
+    description: dict[str, Any] = {"TimeToLiveStatus": status}
+    if attribute is not None:
+        description["AttributeName"] = attribute
+    return {"TimeToLiveDescription": description}
+
+
+ALREADY_ENABLED = SagaValidationError(
+    "request", "DynamoDB refused UpdateTimeToLive: TimeToLive is already enabled"
+)
+
+
+@pytest.mark.parametrize("status", ["ENABLED", "ENABLING"])
+def test_ttl_already_enabled_on_the_same_attribute_is_success(status: str) -> None:
+    send = ScriptedSend(ttl_status("DISABLED"), ALREADY_ENABLED, ttl_status(status, "ttl"))
+    _ensure_ttl(send, "sagas", "ttl")
+    assert send.sent == ["DescribeTimeToLive", "UpdateTimeToLive", "DescribeTimeToLive"]
+
+
+def test_ttl_already_enabled_on_another_attribute_is_incompatible() -> None:
+    send = ScriptedSend(ttl_status("DISABLED"), ALREADY_ENABLED, ttl_status("ENABLED", "exp"))
+    with pytest.raises(IncompatibleTableError) as caught:
+        _ensure_ttl(send, "sagas", "ttl")
+    assert caught.value.differences == ["TTL is enabled on 'exp', the model needs 'ttl'"]
+    assert caught.value.__cause__ is ALREADY_ENABLED
+
+
+def test_a_ttl_refusal_that_enabled_nothing_is_raised() -> None:
+    refused = SagaStoreRequestError("UpdateTimeToLive", "LimitExceededException", "too often")
+    send = ScriptedSend(ttl_status("DISABLED"), refused, ttl_status("DISABLED"))
+    with pytest.raises(SagaStoreRequestError) as caught:
+        _ensure_ttl(send, "sagas", "ttl")
+    assert caught.value is refused
