@@ -36,7 +36,12 @@ def table_definition(
     """The DynamoDB ``CreateTable`` request for ``model``'s table (keys, indexes, billing).
 
     TTL and point-in-time recovery are separate API calls, made by ``create_table()``.
+    ``create_table()`` and the CloudFormation and Terraform generators all build on it.
+
+    :raises SagaValidationError: on an invalid option, or a model that declares a
+        ``LocalSecondaryIndex`` (``field`` is ``"model"``).
     """
+    _check_no_local_indexes(model)
     if billing_mode not in _BILLING_MODES:
         raise SagaValidationError("billing_mode", f"must be one of {_BILLING_MODES}")
     if stream_view_type is not None and stream_view_type not in _STREAM_VIEW_TYPES:
@@ -84,6 +89,25 @@ def table_definition(
     return request
 
 
+def _check_no_local_indexes(model: type[SagaModel]) -> None:
+    """Refuse a model that declares a ``LocalSecondaryIndex``: the saga table has none.
+
+    :raises SagaValidationError: naming the model and the index (``field`` is ``"model"``).
+    """
+    local = model._get_schema().get("local_secondary_indexes") or []
+    if local:
+        names = ", ".join(repr(index["index_name"]) for index in local)
+        plural = "es" if len(local) > 1 else ""
+        hash_key = model._hash_key_attribute().attr_name  # type: ignore[no-untyped-call]
+        raise SagaValidationError(
+            "model",
+            f"{model.__name__} declares the LocalSecondaryIndex{plural} {names}, which the "
+            f"saga table cannot have: with {hash_key!r} as partition key, an LSI caps each saga "
+            "type (all items of one partition key value) at 10 GB, and an LSI cannot be added "
+            "to an existing table; declare a GlobalSecondaryIndex instead",
+        )
+
+
 def create_table(
     target: DynamoDBSagaStore[Any] | type[SagaModel],
     *,
@@ -110,6 +134,8 @@ def create_table(
         backup settings only on an ACTIVE table: with ``wait=False`` on a table still being
         created they are skipped, and a later call (with ``wait=True``) applies them.
     :returns: True if the table was created, False if a compatible one existed.
+    :raises SagaValidationError: on an invalid option or a model with a
+        ``LocalSecondaryIndex``, before any request.
     :raises IncompatibleTableError: an existing table differs; the message names how.
     """
     policy = DEFAULT_POLICY

@@ -34,6 +34,7 @@ from saga_store_pynamo.table import table_definition
 from tests.conftest import REGION, Backend, RequestRecorder
 from tests.models import OrderSaga
 from tests.test_table import SEED_CLOUDFORMATION as SEED_CREATE_TABLE
+from tests.test_table import LsiSaga, assert_lsi_refused
 
 # -- the seed, copied from its documentation page -------------------------------------------
 
@@ -560,6 +561,14 @@ def test_invalid_options_name_the_field(
     with pytest.raises(SagaValidationError) as caught:
         generate(target, **options)
     assert caught.value.field == field
+
+
+@pytest.mark.parametrize("generate", [cloudformation, terraform])
+def test_a_local_secondary_index_is_refused(generate: Any) -> None:
+    """As by create_table(): the template would make a table the store cannot use well."""
+    with pytest.raises(SagaValidationError) as caught:
+        generate(LsiSaga)
+    assert_lsi_refused(caught)
 
 
 @pytest.mark.parametrize("declared", [("GetItem", "dynamodb:*"), (), "GetItem", 5])

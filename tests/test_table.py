@@ -8,6 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+from pynamodb.attributes import UnicodeAttribute
+from pynamodb.indexes import AllProjection, LocalSecondaryIndex
 
 from saga_store_pynamo import (
     IncompatibleTableError,
@@ -411,3 +413,59 @@ def test_a_ttl_refusal_that_enabled_nothing_is_raised() -> None:
     with pytest.raises(SagaStoreRequestError) as caught:
         _ensure_ttl(send, "sagas", "ttl")
     assert caught.value is refused
+
+
+# -- local secondary indexes are refused ----------------------------------------------------
+
+
+class StatusIndex(LocalSecondaryIndex["LsiSaga"]):  # type: ignore[no-untyped-call]
+    class Meta:
+        index_name = "statusIndex"
+        projection = AllProjection()
+
+    saga_name = UnicodeAttribute(hash_key=True, attr_name="sagaName")
+    status = UnicodeAttribute(range_key=True)
+
+
+class LsiSaga(OrderSaga):
+    """A saga model that declares a LocalSecondaryIndex, which the saga table cannot have."""
+
+    status_index = StatusIndex()
+
+
+def assert_lsi_refused(caught: pytest.ExceptionInfo[SagaValidationError]) -> None:
+    assert caught.value.field == "model"
+    message = str(caught.value)
+    for part in ("LsiSaga", "'statusIndex'", "10 GB", "existing table", "GlobalSecondaryIndex"):
+        assert part in message, message
+
+
+def test_table_definition_refuses_a_local_secondary_index() -> None:
+    with pytest.raises(SagaValidationError) as caught:
+        table_definition(LsiSaga)
+    assert_lsi_refused(caught)
+
+
+@pytest.mark.parametrize("target", ["store", "model"])
+def test_create_table_refuses_a_local_secondary_index_before_any_request(
+    make_store: Any, backend: Backend, recorder: RequestRecorder, target: str
+) -> None:
+    store = make_store(LsiSaga, create=False)
+    if target == "store":
+        argument: Any = store
+    else:
+
+        class Meta:
+            table_name = store.table_name
+            region = REGION
+            host = backend.endpoint
+            aws_access_key_id = CREDENTIALS["aws_access_key_id"]
+            aws_secret_access_key = CREDENTIALS["aws_secret_access_key"]
+
+        argument = type("MetaLsiSaga", (LsiSaga,), {"Meta": Meta})
+    with pytest.raises(SagaValidationError) as caught:
+        create_table(argument)
+    assert_lsi_refused(caught)
+    assert recorder.requests == []
+    with pytest.raises(backend.client().exceptions.ResourceNotFoundException):
+        backend.client().describe_table(TableName=store.table_name)
