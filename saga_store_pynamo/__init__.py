@@ -15,6 +15,7 @@ from .errors import (
     SagaTooLargeError,
     SagaValidationError,
     TableNotFoundError,
+    UnresolvedWrite,
 )
 from .models import CorrelationIndex, SagaModel, SagaStateMetadata, UTCTimestampAttribute
 from .retry import RetryPolicy
@@ -41,6 +42,7 @@ __all__ = [
     "SagaValidationError",
     "TableNotFoundError",
     "UTCTimestampAttribute",
+    "UnresolvedWrite",
     "__version__",
     "correlation_saga_id",
     "create_table",

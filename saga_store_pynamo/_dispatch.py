@@ -60,6 +60,7 @@ def dispatch(
     :raises SagaStoreError: a subclass for every other failure, with the cause chained.
     """
     attempt = 0
+    landed = False  # whether any attempt so far may have been applied
     while True:
         attempt += 1
         try:
@@ -80,14 +81,17 @@ def dispatch(
             if not is_retryable(exc):
                 raise SagaStoreRequestError(operation, None, str(exc)) from exc
             failure = exc
+        # A write whose first attempt was applied and answered by a reset stays in doubt
+        # however its later attempts fail (throttled ones were never applied).
+        landed = landed or (operation in _WRITES and may_have_landed(failure))
         if attempt >= policy.max_attempts:
-            code = getattr(failure, "response", {}).get("Error", {}).get("Code")
+            code = (getattr(failure, "response", None) or {}).get("Error", {}).get("Code")
             raise SagaStoreUnavailableError(
                 operation,
                 code,
                 f"{code or type(failure).__name__}: {failure}",
                 attempts=attempt,
-                may_have_landed=operation in _WRITES and may_have_landed(failure),
+                may_have_landed=landed,
             ) from failure
         if policy.on_retry is not None:
             policy.on_retry(operation, attempt, failure)

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ._tokens import incarnation_of, set_incarnation
 from .errors import ConcurrencyError, SagaNotFoundError, SagaValidationError
 from .models import SagaModel
 from .retry import backoff_delay
@@ -85,6 +86,13 @@ def resolve_result(saga_name: str, saga_id: str, loaded: M, result: object) -> M
     :raises SagaValidationError: ``fn`` returned something else, or a state of another saga.
     """
     if result is None or result is loaded:
+        if loaded.saga_id != saga_id or loaded.saga_name not in (None, saga_name):
+            # Saved as it is, the state would go to another saga's key.
+            raise SagaValidationError(
+                "fn",
+                f"changed the state's saga_id or saga_name in place (to {loaded.saga_id!r}, "
+                f"{loaded.saga_name!r}); a saga's key cannot change",
+            )
         return loaded
     if inspect.isawaitable(result):
         close = getattr(result, "close", None)
@@ -112,6 +120,10 @@ def resolve_result(saga_name: str, saga_id: str, loaded: M, result: object) -> M
         result.correlation_id = loaded.correlation_id
     if result.version is None:
         result.version = loaded.version
+    if incarnation_of(result) is None:
+        # The replacement is this incarnation's state: a saga deleted and inserted again
+        # under the same id in between must not be overwritten by it.
+        set_incarnation(result, incarnation_of(loaded))
     return result  # type: ignore[return-value]  # update() checks it is of the saga's model
 
 

@@ -19,6 +19,8 @@ No message ever contains a credential.
 
 from __future__ import annotations
 
+import dataclasses
+
 __all__ = [
     "ConcurrencyError",
     "IncompatibleTableError",
@@ -30,6 +32,7 @@ __all__ = [
     "SagaTooLargeError",
     "SagaValidationError",
     "TableNotFoundError",
+    "UnresolvedWrite",
 ]
 
 
@@ -133,14 +136,30 @@ class SagaStoreRequestError(SagaStoreError):
         super().__init__(f"{operation} failed: {message}")
 
 
+@dataclasses.dataclass(frozen=True)
+class UnresolvedWrite:
+    """An insert or update whose every attempt failed, and which may have been applied."""
+
+    saga_name: str
+    saga_id: str
+    #: The version the write stores (0 for an insert).
+    version: int
+    #: The write's token, stored in the item when the write is applied.
+    token: str
+
+
 class SagaStoreUnavailableError(SagaStoreRequestError):
     """DynamoDB stayed unavailable (throttling, server errors, dropped connections) through
     every attempt of the store's retry policy.
 
-    ``may_have_landed`` is True when the request was a write whose last attempt may have been
-    applied although no answer arrived (for example a reset connection): load the saga before
-    you repeat the business step.
+    ``may_have_landed`` is True when the request was a write and any of its attempts may have
+    been applied although no answer arrived (a reset connection, a 500). ``write`` then says
+    which insert or update it was, and ``store.write_landed(error)`` tells whether it was
+    applied (one read); otherwise load the saga before you repeat the business step.
     """
+
+    #: The insert or update whose fate is unknown, when ``may_have_landed`` is True.
+    write: UnresolvedWrite | None = None
 
     def __init__(
         self,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timedelta
@@ -21,17 +20,34 @@ from ._connection import (
     check_endpoint,
     check_table_name,
     configured_region,
+    meta_credentials,
+    redact_endpoint,
     to_credentials,
 )
 from ._cursor import decode_cursor, encode_cursor
 from ._dispatch import DEFAULT_POLICY, ConditionFailed, dispatch
 from ._modify import DEFAULT_BASE_DELAY, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_DELAY
+from ._size import ITEM_SIZE_LIMIT
+from ._tokens import (
+    INCARNATION,
+    RESERVED_NAMES,
+    TOKEN_RESERVE,
+    incarnation_of,
+    insert_landed,
+    new_token,
+    set_incarnation,
+    slot_for,
+    update_landed,
+)
 from ._validation import MAX_PARTITION_KEY_BYTES, MAX_SORT_KEY_BYTES, check_key, check_version
 from .errors import (
     ConcurrencyError,
     SagaAlreadyExistsError,
     SagaNotFoundError,
+    SagaStoreUnavailableError,
+    SagaTooLargeError,
     SagaValidationError,
+    UnresolvedWrite,
 )
 from .models import SagaModel, utc_now
 from .retry import RetryPolicy
@@ -43,12 +59,16 @@ M = TypeVar("M", bound=SagaModel, default=SagaModel)
 #: The longest ``ttl_days`` accepted (100 years): beyond it an expiry is not a cleanup policy.
 MAX_TTL_DAYS = 36_500
 
-#: The attribute in which every write stores a token unique to that call, so that a retried
-#: write can recognise its own earlier attempt. Models must not declare it.
-WRITE_TOKEN = "writeToken"
-
 #: The index ``get_by_correlation_id`` queries.
 CORRELATION_INDEX = "correlationIndex"
+
+#: DynamoDB's limit on one expression string (an ``UpdateExpression``, a condition).
+MAX_EXPRESSION_BYTES = 4096
+
+# ``update``'s fixed clauses. The store's own placeholders are upper case; those of the
+# model's attributes are lower-case base 36 (``#0``..``#z``, ``#10``...), so they never meet.
+_FIXED_SETS = "SET #V=:W,#T=:T"
+_ADD_INCARNATION = ",#I=:J"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,23 +83,61 @@ class _ModelInfo:
     ttl: str | None
     codec: ModelCodec
     # Per declared non-key attribute other than the version, in declaration order:
-    # (DynamoDB name, "#aN", ":aN", "#aN = :aN").
+    # (DynamoDB name, "#n", ":n", "#n=:n").
     update_slots: tuple[tuple[str, str, str, str], ...]
 
 
 _model_info_cache: dict[type[SagaModel], _ModelInfo] = {}
 
 
+def _base36(number: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    text = ""
+    while True:
+        number, digit = divmod(number, 36)
+        text = digits[digit] + text
+        if number == 0:
+            return text
+
+
+def _check_attribute_names(model: type[SagaModel], attributes: Mapping[str, Any]) -> None:
+    """Refuse a model that stores two fields, or a field and the store's own, under one name.
+
+    Such a value would be overwritten silently, or refused by DynamoDB with a message that
+    names no field.
+    """
+    builtin = {a.attr_name: name for name, a in SagaModel.get_attributes().items()}
+    seen: dict[str, str] = {}
+    for name, attribute in attributes.items():
+        stored_as = attribute.attr_name
+        if stored_as in RESERVED_NAMES:
+            raise SagaValidationError(
+                f"{model.__name__}.{name}",
+                f"is stored as {stored_as!r}, which the store reserves for its write tokens "
+                f"(reserved: {', '.join(sorted(RESERVED_NAMES))})",
+            )
+        owner = builtin.get(stored_as)
+        if owner is not None and owner != name:
+            raise SagaValidationError(
+                f"{model.__name__}.{name}",
+                f"is stored as {stored_as!r}, which is SagaModel.{owner}'s attribute; "
+                "choose another attr_name",
+            )
+        if stored_as in seen:
+            raise SagaValidationError(
+                f"{model.__name__}.{name}",
+                f"is stored as {stored_as!r}, as {model.__name__}.{seen[stored_as]} is",
+            )
+        seen[stored_as] = name
+
+
 def _model_info(model: type[SagaModel]) -> _ModelInfo:
     info = _model_info_cache.get(model)
     if info is None:
         attributes = model.get_attributes()
+        _check_attribute_names(model, attributes)
         version = [a.attr_name for a in attributes.values() if isinstance(a, VersionAttribute)]
         ttl = [a.attr_name for a in attributes.values() if isinstance(a, TTLAttribute)]
-        if any(a.attr_name == WRITE_TOKEN for a in attributes.values()):
-            raise SagaValidationError(
-                "model", f"{model.__name__} declares {WRITE_TOKEN!r}, which the store reserves"
-            )
         if len(version) != 1:
             raise SagaValidationError(
                 "model", f"{model.__name__} must have exactly one VersionAttribute (``version``)"
@@ -89,19 +147,29 @@ def _model_info(model: type[SagaModel]) -> _ModelInfo:
             for a in attributes.values()
             if not (a.is_hash_key or a.is_range_key or a.attr_name == version[0])
         ]
-        hash_key = attributes["saga_name"].attr_name
-        range_key = attributes["saga_id"].attr_name
+        slots = tuple(
+            (name, f"#{ref}", f":{ref}", f"#{ref}=:{ref}")
+            for name, ref in ((name, _base36(i)) for i, name in enumerate(writable))
+        )
+        # The longest UpdateExpression: every attribute SET (a REMOVE is shorter).
+        longest = len(_FIXED_SETS + _ADD_INCARNATION) + sum(1 + len(s[3]) for s in slots)
+        if longest > MAX_EXPRESSION_BYTES:
+            raise SagaValidationError(
+                "model",
+                f"{model.__name__} declares {len(writable)} attributes: updating them all "
+                f"takes an UpdateExpression of {longest:,} bytes, over DynamoDB's "
+                f"{MAX_EXPRESSION_BYTES:,}-byte expression limit (about 500 attributes fit); "
+                "group fields into a MapAttribute",
+            )
         info = _ModelInfo(
-            hash_key=hash_key,
-            range_key=range_key,
+            hash_key=attributes["saga_name"].attr_name,
+            range_key=attributes["saga_id"].attr_name,
             version=version[0],
             correlation_id=attributes["correlation_id"].attr_name,
             completed=attributes["is_completed"].attr_name,
             ttl=ttl[0] if ttl else None,
-            codec=ModelCodec(model, version[0], WRITE_TOKEN),
-            update_slots=tuple(
-                (name, f"#a{i}", f":a{i}", f"#a{i} = :a{i}") for i, name in enumerate(writable)
-            ),
+            codec=ModelCodec(model, version[0]),
+            update_slots=slots,
         )
         _model_info_cache[model] = info
     return info
@@ -254,12 +322,23 @@ class DynamoDBSagaStore(Generic[M]):
                     "connection",
                     f"must be a pynamodb.connection.Connection, got {type(connection).__name__}",
                 )
+            if isinstance(connection.host, str) and "@" in connection.host:
+                raise SagaValidationError(
+                    "connection",
+                    f"its host {redact_endpoint(connection.host)!r} has user-info "
+                    "(user:password@), which DynamoDB never reads",
+                )
             self.connection: Connection = connection
             self._owns_connection = False
         else:
             if region is not None and (not isinstance(region, str) or not region):
                 raise SagaValidationError("region", f"must be a non-empty str, got {region!r}")
-            host = check_endpoint(endpoint) if endpoint is not None else meta.host
+            if endpoint is not None:
+                host: str | None = check_endpoint(endpoint)
+            elif meta.host is not None:
+                host = check_endpoint(meta.host, f"{model.__name__}.Meta.host")
+            else:
+                host = None
             resolved_region = region or meta.region or configured_region()
             if not resolved_region:
                 raise SagaValidationError(
@@ -270,7 +349,10 @@ class DynamoDBSagaStore(Generic[M]):
             self.connection = StoreConnection(
                 region=resolved_region,
                 host=host,
-                credentials=None if credentials is None else to_credentials(credentials),
+                # The option wins; else Meta's keys, as PynamoDB's own model signs with them.
+                credentials=(
+                    meta_credentials(model) if credentials is None else to_credentials(credentials)
+                ),
                 connect_timeout_seconds=_pick(
                     connect_timeout_seconds, meta, "connect_timeout_seconds"
                 ),
@@ -278,11 +360,6 @@ class DynamoDBSagaStore(Generic[M]):
                 # The store retries by itself (see retry.py): one botocore attempt each.
                 retry_configuration={"total_max_attempts": 1, "mode": "standard"},
                 max_pool_connections=_pick(max_pool_connections, meta, "max_pool_connections"),
-                aws_access_key_id=None if credentials else getattr(meta, "aws_access_key_id", None),
-                aws_secret_access_key=(
-                    None if credentials else getattr(meta, "aws_secret_access_key", None)
-                ),
-                aws_session_token=None if credentials else getattr(meta, "aws_session_token", None),
             )
             self._owns_connection = True
 
@@ -316,10 +393,8 @@ class DynamoDBSagaStore(Generic[M]):
 
     def close(self) -> None:
         """Close the HTTP connections of a connection the store created (not a passed one)."""
-        client = getattr(self.connection, "_client", None)
-        if self._owns_connection and client is not None:
-            client.close()
-            self.connection._client = None
+        if self._owns_connection and isinstance(self.connection, StoreConnection):
+            self.connection.close()
 
     def __enter__(self) -> Self:
         return self
@@ -340,7 +415,7 @@ class DynamoDBSagaStore(Generic[M]):
         model = self.model_for(saga_name)
         info = _model_info(model)
         item = self._read_raw(info, saga_name, saga_id)
-        return None if item is None else info.codec.decode(item)  # type: ignore[return-value]
+        return None if item is None else _load(info, item)  # type: ignore[return-value]
 
     def get_by_correlation_id(self, saga_name: str, correlation_id: str) -> M | None:
         """Find a saga by correlation id.
@@ -349,7 +424,8 @@ class DynamoDBSagaStore(Generic[M]):
         consistency: a saga inserted a moment ago may not be found yet, and if several sagas
         share the correlation id one of them is returned. With ``unique_correlation`` it is
         one strongly consistent GetItem of the derived key, then (``correlation_fallback``)
-        the GSI Query only when that finds nothing.
+        the GSI Query only when that finds nothing, or finds a saga whose correlation id is no
+        longer ``correlation_id`` (changed by hand or by another tool).
 
         :returns: the state, or None when none is found.
         :raises SagaValidationError: on an empty, non-str or over-long name or correlation id.
@@ -361,8 +437,8 @@ class DynamoDBSagaStore(Generic[M]):
         if self.unique_correlation:
             saga_id = correlation_saga_id(saga_name, correlation_id)
             item = self._read_raw(info, saga_name, saga_id)
-            if item is not None:
-                return info.codec.decode(item)  # type: ignore[return-value]
+            if item is not None and item.get(info.correlation_id) == {"S": correlation_id}:
+                return _load(info, item)  # type: ignore[return-value]
             if not self.correlation_fallback:
                 return None
         response = self._send(
@@ -377,7 +453,7 @@ class DynamoDBSagaStore(Generic[M]):
             },
         )
         items = response.get("Items") or []
-        return info.codec.decode(items[0]) if items else None  # type: ignore[return-value]
+        return _load(info, items[0]) if items else None  # type: ignore[return-value]
 
     def saga_id_for(self, saga_name: str, correlation_id: str) -> str | None:
         """The id ``insert`` gives a new saga with this correlation id, if the mode fixes it.
@@ -436,8 +512,10 @@ class DynamoDBSagaStore(Generic[M]):
                 state.updated_at = now
             self._apply_ttl(state)
 
-        item = self._build_item(state, prepare, info, version=0)
-        token = item[WRITE_TOKEN]
+        # The insert's token is the new incarnation's: no update changes it, so a retry
+        # recognises its own landed insert however many writes followed.
+        token = new_token()
+        item = self._build_item(state, prepare, info, 0, {INCARNATION: token})
         try:
             self._send(
                 "PutItem",
@@ -448,11 +526,16 @@ class DynamoDBSagaStore(Generic[M]):
                     "ExpressionAttributeNames": {"#k": info.range_key},
                     "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
                 },
+                saga_name=saga_name,
+                saga_id=state.saga_id,
+                write=(0, token),
             )
         except ConditionFailed as exc:
-            if not self._own_write_landed(exc, info, saga_name, state.saga_id, token):
+            stored = self._stored_item(exc, info, saga_name, state.saga_id)
+            if stored is None or not insert_landed(stored, token):
                 raise SagaAlreadyExistsError(saga_name, state.saga_id) from exc.__cause__
         state.version = 0
+        set_incarnation(state, token)
 
     def update(self, saga_name: str, state: SagaModel, expected_version: int) -> None:
         """Save a changed saga if its stored version is still ``expected_version``.
@@ -500,17 +583,33 @@ class DynamoDBSagaStore(Generic[M]):
             state.updated_at = utc_now()
             self._apply_ttl(state)
 
-        item = self._build_item(state, prepare, info, version=expected_version + 1)
-        new_version = item[info.version]
-        token = item[WRITE_TOKEN]
-
-        names = {"#v": info.version, "#t": WRITE_TOKEN}
-        values: dict[str, Any] = {
-            ":v": {"N": str(expected_version)},
-            ":nv": new_version,
-            ":t": token,
-        }
-        sets = ["#v = :nv", "#t = :t"]
+        new_version = expected_version + 1
+        token = new_token()
+        slot = slot_for(new_version)
+        incarnation = incarnation_of(state)
+        tokens = {slot: token}
+        names = {"#V": info.version, "#T": slot}
+        values: dict[str, Any] = {":V": {"N": str(expected_version)}, ":T": {"S": token}}
+        sets = [_FIXED_SETS]
+        if incarnation:
+            # A stale copy of a deleted saga must not overwrite a saga inserted since under
+            # the same id: versions restart at 0, incarnations never repeat.
+            condition = "#V=:V AND #I=:I"
+            names["#I"] = INCARNATION
+            values[":I"] = {"S": incarnation}
+        elif incarnation == "":
+            # Loaded from an item without an incarnation (an earlier build, another tool):
+            # it must still have none, and from now on it has one.
+            incarnation = new_token()
+            condition = "#V=:V AND attribute_not_exists(#I)"
+            names["#I"] = INCARNATION
+            tokens[INCARNATION] = incarnation
+            values[":J"] = {"S": incarnation}
+            sets.append(_ADD_INCARNATION)
+        else:
+            condition = "#V=:V"  # built by hand: checked by version alone, as before
+        item = self._build_item(state, prepare, info, new_version, tokens)
+        values[":W"] = item[info.version]
         removes = []
         for name, name_ref, value_ref, assignment in info.update_slots:
             names[name_ref] = name
@@ -520,9 +619,9 @@ class DynamoDBSagaStore(Generic[M]):
             else:
                 values[value_ref] = value
                 sets.append(assignment)
-        expression = "SET " + ", ".join(sets)
+        expression = ",".join(sets)
         if removes:
-            expression += " REMOVE " + ", ".join(removes)
+            expression += " REMOVE " + ",".join(removes)
         try:
             self._send(
                 "UpdateItem",
@@ -533,24 +632,32 @@ class DynamoDBSagaStore(Generic[M]):
                         info.range_key: item[info.range_key],
                     },
                     "UpdateExpression": expression,
-                    "ConditionExpression": "#v = :v",
+                    "ConditionExpression": condition,
                     "ExpressionAttributeNames": names,
                     "ExpressionAttributeValues": values,
                     "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
                 },
+                saga_name=saga_name,
+                saga_id=saga_id,
+                write=(new_version, token),
             )
         except ConditionFailed as exc:
-            if self._own_write_landed(exc, info, saga_name, saga_id, token):
-                state.version = expected_version + 1
+            stored = self._stored_item(exc, info, saga_name, saga_id)
+            if stored is not None and update_landed(stored, new_version, token):
+                state.version = new_version
+                set_incarnation(state, incarnation)
                 return
-            old = exc.item
-            if old is None:
+            if stored is None:
                 raise SagaNotFoundError(saga_name, saga_id) from exc.__cause__
-            stored = old.get(info.version, {}).get("N")
+            stored_incarnation = stored.get(INCARNATION, {}).get("S")
+            if incarnation and stored_incarnation and stored_incarnation != incarnation:
+                # The saga this state belongs to was deleted; another now has its id.
+                raise SagaNotFoundError(saga_name, saga_id) from exc.__cause__
             raise ConcurrencyError(
-                saga_name, saga_id, expected_version, -1 if stored is None else int(stored)
+                saga_name, saga_id, expected_version, _stored_version(stored, info)
             ) from exc.__cause__
-        state.version = expected_version + 1
+        state.version = new_version
+        set_incarnation(state, incarnation)
 
     def delete(self, saga_name: str, saga_id: str) -> None:
         """Delete a saga (one DeleteItem). Deleting a missing saga is not an error.
@@ -654,7 +761,7 @@ class DynamoDBSagaStore(Generic[M]):
             response = self._send("Query", request)
             page = response.get("Items") or []
             for position, item in enumerate(page):
-                items.append(info.codec.decode(item))  # type: ignore[arg-type]
+                items.append(_load(info, item))  # type: ignore[arg-type]
                 if len(items) == limit:
                     more = position + 1 < len(page) or "LastEvaluatedKey" in response
                     last = {
@@ -736,13 +843,15 @@ class DynamoDBSagaStore(Generic[M]):
     # -- shared steps ----------------------------------------------------------------------
 
     def _check_state(self, saga_name: str, state: Any) -> type[SagaModel]:
+        """The model class to encode ``state`` with: its own class, which must be the saga
+        name's model or a subclass of it (whose extra fields are then stored too)."""
         model = self.model_for(saga_name)
         if not isinstance(state, model):
             raise SagaValidationError(
                 "state",
                 f"saga {saga_name!r} is stored with {model.__name__}; got {type(state).__name__}",
             )
-        return model
+        return type(state)
 
     def _apply_ttl(self, state: SagaModel) -> None:
         if self._ttl_delta is not None:
@@ -752,16 +861,33 @@ class DynamoDBSagaStore(Generic[M]):
                 state.ttl = None
 
     def _build_item(
-        self, state: SagaModel, prepare: Callable[[], None], info: _ModelInfo, version: int
+        self,
+        state: SagaModel,
+        prepare: Callable[[], None],
+        info: _ModelInfo,
+        version: int,
+        tokens: Mapping[str, str],
     ) -> dict[str, Any]:
         """The item to write: ``prepare`` applied to ``state``, serialized, with the version
-        and a fresh write token, size-checked. On bad input ``state`` is left as it was.
+        and the store's ``tokens``, size-checked. On bad input ``state`` is left as it was.
+
+        The size check counts the whole write history an item can gather
+        (``TOKEN_RESERVE``), so that an item that can be inserted can also be updated.
         """
         snapshot = dict(state.attribute_values)
         try:
             prepare()
-            # 128 random bits, as in a uuid4, at a fifth of uuid4().hex's cost.
-            item, _ = info.codec.encode(state, version, os.urandom(16).hex())
+            item, size = info.codec.encode(state, version, tokens)
+            reserved = size - sum(len(k) + len(v) for k, v in tokens.items()) + TOKEN_RESERVE
+            if reserved > ITEM_SIZE_LIMIT:
+                raise SagaTooLargeError(
+                    "state",
+                    reserved,
+                    ITEM_SIZE_LIMIT,
+                    f"item is {reserved:,} bytes as DynamoDB counts them, with the "
+                    f"{TOKEN_RESERVE} bytes of the store's write tokens; the limit is "
+                    f"{ITEM_SIZE_LIMIT:,} bytes",
+                )
             return item
         except SagaValidationError:
             state.attribute_values = snapshot
@@ -772,23 +898,17 @@ class DynamoDBSagaStore(Generic[M]):
             state.attribute_values = snapshot
             raise SagaValidationError(f"state.{field}", f"cannot be stored: {exc}") from exc
 
-    def _own_write_landed(
-        self,
-        failure: ConditionFailed,
-        info: _ModelInfo,
-        saga_name: str,
-        saga_id: str,
-        token: dict[str, str],
-    ) -> bool:
-        """Whether the stored item carries this call's write token.
+    def _stored_item(
+        self, failure: ConditionFailed, info: _ModelInfo, saga_name: str, saga_id: str
+    ) -> dict[str, Any] | None:
+        """The stored item a failed conditional write met.
 
-        It does when an earlier attempt of this very call was applied but its answer was lost
-        (a dropped connection, a 500), and the retry then failed its own condition: the call
-        succeeded, and reporting a conflict would make the caller apply its step twice.
+        DynamoDB returns it with the failure (``ReturnValuesOnConditionCheckFailure``); with
+        ``read_on_conflict`` it is read by one consistent GetItem instead.
         """
         if failure.item is None and self.read_on_conflict:
             failure.item = self._read_raw(info, saga_name, saga_id)
-        return failure.item is not None and failure.item.get(WRITE_TOKEN) == token
+        return failure.item
 
     def _read_raw(self, info: _ModelInfo, saga_name: str, saga_id: str) -> dict[str, Any] | None:
         """The stored item, by one strongly consistent GetItem (None when there is none)."""
@@ -803,8 +923,66 @@ class DynamoDBSagaStore(Generic[M]):
         item: dict[str, Any] | None = response.get("Item")
         return item
 
-    def _send(self, operation: str, request: dict[str, Any]) -> dict[str, Any]:
-        return dispatch(self.connection, self.table_name, operation, request, self.retry)
+    def _send(
+        self,
+        operation: str,
+        request: dict[str, Any],
+        *,
+        saga_name: str | None = None,
+        saga_id: str | None = None,
+        write: tuple[int, str] | None = None,
+    ) -> dict[str, Any]:
+        """Send one request; ``write`` is ``(version it writes, token)`` for insert/update.
+
+        When a write gives up with its fate unknown, the error it raises says which write it
+        was, so that ``write_landed()`` can tell later whether it was applied.
+        """
+        try:
+            return dispatch(self.connection, self.table_name, operation, request, self.retry)
+        except SagaStoreUnavailableError as exc:
+            if write is not None and exc.may_have_landed:
+                exc.write = UnresolvedWrite(saga_name or "", saga_id or "", *write)
+            raise
+
+    def write_landed(self, error: SagaStoreUnavailableError) -> bool:
+        """Whether the insert or update that raised ``error`` was applied after all.
+
+        For a write that gave up with ``may_have_landed`` True. One consistent GetItem: True
+        when the saga carries the write's token (an update is recognised while fewer than
+        ``HISTORY`` = 10 writes have followed it, an insert for as long as its saga exists);
+        False when it does not, which also covers a saga deleted since.
+
+        :raises SagaValidationError: ``error`` is not an unresolved insert or update.
+        """
+        write = getattr(error, "write", None)
+        if not isinstance(write, UnresolvedWrite):
+            raise SagaValidationError(
+                "error", "is not a SagaStoreUnavailableError of an insert or update"
+            )
+        info = _model_info(self.model_for(write.saga_name))
+        item = self._read_raw(info, write.saga_name, write.saga_id)
+        if item is None:
+            return False
+        if write.version == 0 and insert_landed(item, write.token):
+            return True
+        return update_landed(item, write.version, write.token)
+
+
+def _load(info: _ModelInfo, item: dict[str, Any]) -> SagaModel:
+    """The state stored as ``item``, knowing the incarnation it was loaded from."""
+    state = info.codec.decode(item)
+    set_incarnation(state, item)
+    return state
+
+
+def _stored_version(item: Mapping[str, Any], info: _ModelInfo) -> int:
+    """The version of a stored item for an error message; -1 when it has none or it is not
+    a whole number (written by another tool)."""
+    text = item.get(info.version, {}).get("N")
+    try:
+        return int(text) if text is not None else -1
+    except ValueError:
+        return -1
 
 
 def _add_completed_filter(request: dict[str, Any], info: _ModelInfo, completed: bool) -> None:

@@ -357,3 +357,22 @@ def test_backoff_delay_is_full_jitter_under_a_growing_cap() -> None:
 def test_check_retry_options_normalises() -> None:
     assert check_retry_options(3, 0, 1) == (3, 0.0, 1.0)
     assert isinstance(check_retry_options(3, 0, 1)[1], float)
+
+
+@pytest.mark.parametrize("field", ["saga_id", "saga_name"])
+def test_fn_changing_the_key_in_place_writes_nothing(
+    store: Any, recorder: RequestRecorder, field: str
+) -> None:
+    inserted(store, "key")
+    recorder.take()
+
+    def move(state: OrderSaga) -> None:
+        setattr(state, field, "elsewhere")
+        state.total_cents = 1
+
+    with pytest.raises(SagaValidationError, match="in place") as caught:
+        modify(store, NAME, "key", move)
+    assert caught.value.field == "fn"
+    assert recorder.take() == ["GetItem"]
+    assert store.get_by_id(NAME, "elsewhere") is None
+    assert store.get_by_id(NAME, "key").total_cents == 0

@@ -213,3 +213,25 @@ def test_seed_mode_misses_and_duplicates_when_the_index_lags(
         assert proxy.intercepted == ["Query"]
     finally:
         store.connection.delete_table(store.table_name)
+
+
+def test_lookup_by_key_checks_the_correlation_id(make_store: Any, backend: Backend) -> None:
+    store = make_store(unique_correlation=True)
+    state = OrderSaga(total_cents=5)
+    store.insert(NAME, "order-21", state)
+    # Changed behind the store's back (by hand, or by an older worker's full write).
+    backend.client().update_item(
+        TableName=store.table_name,
+        Key={"sagaName": {"S": NAME}, "sagaId": {"S": state.saga_id}},
+        UpdateExpression="SET correlationId = :c",
+        ExpressionAttributeValues={":c": {"S": "order-22"}},
+    )
+    assert store.get_by_correlation_id(NAME, "order-21") is None
+    found = store.get_by_correlation_id(NAME, "order-22")  # by the index fallback
+    assert found is not None
+    assert (found.saga_id, found.correlation_id) == (state.saga_id, "order-22")
+
+    strict = make_store(
+        unique_correlation=True, correlation_fallback=False, table_name=store.table_name
+    )
+    assert strict.get_by_correlation_id(NAME, "order-21") is None
