@@ -928,6 +928,28 @@ class SagaStoreContract(Generic[M]):
         assert saga_table.item(name, state.saga_id) is None
         assert saga_table.items() == []
 
+    def test_stale_state_never_overwrites_a_saga_inserted_again_under_its_id(
+        self, saga_store: DynamoDBSagaStore[Any], saga_table: RawTable
+    ) -> None:
+        """Id reuse: a state loaded before a delete gets SagaNotFoundError, not the new saga.
+
+        Versions restart at 0 when an id is reused, so only the incarnation token tells the
+        two sagas apart.
+        """
+        name = self.contract_saga_name
+        first = self.insert(saga_store)
+        stale = saga_store.get_by_id(name, first.saga_id)
+        saga_store.delete(name, first.saga_id)
+        successor = self.fresh()
+        successor.saga_id = first.saga_id
+        self.insert(saga_store, successor, first.correlation_id)
+        before = saga_table.item(name, first.saga_id)
+
+        self.change_state(stale)
+        with pytest.raises(SagaNotFoundError):
+            saga_store.update(name, stale, 0)
+        assert saga_table.item(name, first.saga_id) == before
+
     def test_attribute_the_model_does_not_declare_survives_an_update(
         self, saga_store: DynamoDBSagaStore[Any], saga_table: RawTable
     ) -> None:
