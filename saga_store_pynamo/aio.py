@@ -33,7 +33,13 @@ from ._modify import (
     check_retry_options,
     resolve_result,
 )
-from .errors import ConcurrencyError, SagaNotFoundError, SagaStoreError, SagaValidationError
+from .errors import (
+    ConcurrencyError,
+    SagaNotFoundError,
+    SagaStoreError,
+    SagaStoreUnavailableError,
+    SagaValidationError,
+)
 from .models import SagaModel
 from .store import DynamoDBSagaStore
 
@@ -172,6 +178,11 @@ class AsyncDynamoDBSagaStore(Generic[M]):
     async def delete(self, saga_name: str, saga_id: str) -> None:
         """Delete a saga (idempotent); see ``DynamoDBSagaStore.delete()``."""
         await self._run(self._sync.delete, saga_name, saga_id)
+
+    async def write_landed(self, error: SagaStoreUnavailableError) -> bool:
+        """Whether the write that raised ``error`` was applied after all (one read); see
+        ``DynamoDBSagaStore.write_landed()``."""
+        return await self._run(self._sync.write_landed, error)
 
     async def modify(
         self,

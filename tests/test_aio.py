@@ -23,10 +23,13 @@ from saga_store_pynamo import (
     SagaAlreadyExistsError,
     SagaNotFoundError,
     SagaStoreError,
+    SagaStoreUnavailableError,
     SagaValidationError,
     TableNotFoundError,
+    UnresolvedWrite,
     create_table,
 )
+from saga_store_pynamo._tokens import incarnation_of
 from saga_store_pynamo.aio import AsyncDynamoDBSagaStore
 from tests.conftest import CREDENTIALS, REGION, Backend, RequestRecorder
 from tests.models import OrderSaga, PaymentSaga
@@ -482,3 +485,35 @@ def test_bad_configuration_is_refused_at_construction() -> None:
     assert caught.value.field == "model"
     with pytest.raises(TypeError):
         AsyncDynamoDBSagaStore(OrderSaga, no_such_option=1)
+
+
+def test_write_landed_reads_the_write_token(
+    async_store: AsyncDynamoDBSagaStore[OrderSaga], recorder: RequestRecorder
+) -> None:
+    def unresolved(saga_id: str, version: int, token: str) -> SagaStoreUnavailableError:
+        error = SagaStoreUnavailableError(
+            "UpdateItem", None, "reset", attempts=5, may_have_landed=True
+        )
+        error.write = UnresolvedWrite(NAME, saga_id, version, token)
+        return error
+
+    async def scenario() -> tuple[bool, ...]:
+        state = await insert(async_store, "landed")
+        inserted_as = incarnation_of(state)
+        assert inserted_as
+        await async_store.update(NAME, state, 0)
+        recorder.take()
+        answers = (
+            await async_store.write_landed(unresolved("landed", 0, inserted_as)),
+            await async_store.write_landed(unresolved("landed", 0, "someone-else")),
+            await async_store.write_landed(unresolved("landed", 1, "someone-else")),
+            await async_store.write_landed(unresolved("ghost", 0, inserted_as)),
+        )
+        assert recorder.take() == ["GetItem"] * 4
+        with pytest.raises(SagaValidationError):
+            await async_store.write_landed(
+                SagaStoreUnavailableError("GetItem", None, "x", attempts=1, may_have_landed=False)
+            )
+        return answers
+
+    assert run(scenario()) == (True, False, False, False)
