@@ -10,15 +10,19 @@ usage errors exit 2.
 from __future__ import annotations
 
 import argparse
+import base64
 import importlib
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
+from decimal import Decimal
 from typing import Any, NoReturn, TextIO
 
 from ._connection import configured_region
+from ._dispatch import dispatch
+from ._validation import MAX_PARTITION_KEY_BYTES, MAX_SORT_KEY_BYTES, check_key
 from .errors import SagaStoreError
 from .models import SagaModel
 from .store import DynamoDBSagaStore
@@ -130,13 +134,74 @@ def cmd_list(args: argparse.Namespace, out: TextIO) -> int:
 
 def cmd_show(args: argparse.Namespace, out: TextIO) -> int:
     store = _store(args)
-    state = store.get_by_id(args.name, args.saga_id)
-    if state is None:
+    item = _read_item(store, args.name, args.saga_id)
+    if item is None:
         raise CommandError(
             f"saga {args.name!r} id {args.saga_id!r} not found in {store.table_name!r}"
         )
-    out.write(json.dumps(state.to_simple_dict(), indent=2, sort_keys=True, default=str) + "\n")
+    document = {name: plain_value(value) for name, value in item.items()}
+    out.write(json.dumps(document, indent=2, sort_keys=True) + "\n")
     return 0
+
+
+def _read_item(
+    store: DynamoDBSagaStore[Any], saga_name: str, saga_id: str
+) -> dict[str, Any] | None:
+    """The stored item as DynamoDB holds it (every attribute, declared or not), or None.
+
+    One strongly consistent GetItem, as ``get_by_id`` sends; the model would drop the
+    attributes it does not declare.
+    """
+    check_key("saga_name", saga_name, MAX_PARTITION_KEY_BYTES)
+    check_key("saga_id", saga_id, MAX_SORT_KEY_BYTES)
+    attributes = store.model_for(saga_name).get_attributes()
+    key = {
+        attributes["saga_name"].attr_name: {"S": saga_name},
+        attributes["saga_id"].attr_name: {"S": saga_id},
+    }
+    request = {"TableName": store.table_name, "Key": key, "ConsistentRead": True}
+    response = dispatch(store.connection, store.table_name, "GetItem", request, store.retry)
+    item: dict[str, Any] | None = response.get("Item")
+    return item
+
+
+def plain_value(value: Mapping[str, Any]) -> Any:
+    """A DynamoDB attribute value (``{"S": ...}``, ...) as plain JSON data.
+
+    As PynamoDB's ``to_simple_dict`` for what it supports: S, BOOL, NULL, L and M as
+    themselves, N as a JSON number (an integer exactly, any other as the nearest double).
+    Binary (B) is base64 text; sets are lists, sorted since DynamoDB keeps no order: SS by
+    code point, NS by value, BS by bytes.
+    """
+    ((kind, data),) = value.items()
+    if kind in ("S", "BOOL"):
+        return data
+    if kind == "NULL":
+        return None
+    if kind == "N":
+        return _number(data)
+    if kind == "B":
+        return _base64(data)
+    if kind == "SS":
+        return sorted(data)
+    if kind == "NS":
+        return [_number(number) for number in sorted(data, key=Decimal)]
+    if kind == "BS":
+        return [_base64(blob) for blob in sorted(data)]
+    if kind == "L":
+        return [plain_value(element) for element in data]
+    if kind == "M":
+        return {name: plain_value(element) for name, element in data.items()}
+    raise CommandError(f"cannot print a DynamoDB value of type {kind!r}")
+
+
+def _number(text: str) -> int | float:
+    number = Decimal(text)
+    return int(number) if number == number.to_integral_value() else float(number)
+
+
+def _base64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
 
 
 def cmd_purge(args: argparse.Namespace, out: TextIO) -> int:

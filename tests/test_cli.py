@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -12,9 +13,17 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import boto3
 import pytest
+from pynamodb.attributes import (
+    BinaryAttribute,
+    BinarySetAttribute,
+    MapAttribute,
+    NumberSetAttribute,
+    UnicodeSetAttribute,
+)
 
-from saga_store_pynamo import DynamoDBSagaStore
+from saga_store_pynamo import DynamoDBSagaStore, SagaModel
 from tests.conftest import CREDENTIALS, IN_CI, REGION
 from tests.models import OrderSaga
 
@@ -240,3 +249,100 @@ def test_console_script_is_installed() -> None:
     result = subprocess.run([str(script), "--help"], capture_output=True, text=True, check=False)
     assert result.returncode == 0
     assert "usage: saga-store" in result.stdout
+
+
+class SetSaga(SagaModel):
+    """A saga with the attribute types ``to_simple_dict`` cannot print: sets and binary."""
+
+    class Meta:
+        table_name = "sagas"
+        region = REGION
+
+    tags = UnicodeSetAttribute(null=True)
+    scores = NumberSetAttribute(null=True)
+    blobs = BinarySetAttribute(legacy_encoding=False, null=True)
+    photo = BinaryAttribute(legacy_encoding=False, null=True)
+    details = MapAttribute(null=True)  # type: ignore[var-annotated]
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def test_show_prints_every_attribute_type(endpoint: str, table: tuple[str, list[str]]) -> None:
+    name, options = table
+    model = ["--model", "tests.test_cli:SetSaga"]
+    assert run_cli("create-table", *options, *model).returncode == 0
+    store = DynamoDBSagaStore(
+        SetSaga, table_name=name, endpoint=endpoint, region=REGION, credentials=CREDENTIALS
+    )
+    state = SetSaga(
+        saga_id="sets-1",
+        tags={"b", "a", "ü"},
+        scores={3, 1.5, -2},
+        blobs={b"abc", b"\x00\xff"},
+        photo=b"\x89PNG\r\n\x00",
+        details={"nested": {"deep": [1, "x", None, True]}},
+    )
+    store.insert("SetSaga", "order-1", state)
+    # An attribute the model does not declare (a newer worker's field, say), holding every
+    # DynamoDB type, written behind the store's back.
+    every_type = {
+        "s": {"S": "text"},
+        "n": {"N": "42"},
+        "f": {"N": "-0.25"},
+        "b": {"B": b"\x01\x02"},
+        "yes": {"BOOL": True},
+        "nothing": {"NULL": True},
+        "ss": {"SS": ["y", "x"]},
+        "ns": {"NS": ["10", "9", "-1.5"]},
+        "bs": {"BS": [b"\x02", b"\x01"]},
+        "l": {"L": [{"S": "a"}, {"N": "1"}, {"SS": ["q", "p"]}, {"M": {"k": {"BS": [b"z"]}}}]},
+    }
+    undeclared = {**every_type, "m": {"M": {"inner": {"M": every_type}}}}
+    client = boto3.client(
+        "dynamodb",
+        region_name=REGION,
+        endpoint_url=endpoint,
+        aws_access_key_id=CREDENTIALS["aws_access_key_id"],
+        aws_secret_access_key=CREDENTIALS["aws_secret_access_key"],
+    )
+    key = {"sagaName": {"S": "SetSaga"}, "sagaId": {"S": "sets-1"}}
+    client.update_item(
+        TableName=name,
+        Key=key,
+        UpdateExpression="SET newerField = :v",
+        ExpressionAttributeValues={":v": {"M": undeclared}},
+    )
+
+    shown = run_cli("show", "SetSaga", "sets-1", *options, *model)
+    assert shown.returncode == 0, shown.stderr
+    document = json.loads(shown.stdout)
+    assert document["tags"] == ["a", "b", "ü"]
+    assert document["scores"] == [-2, 1.5, 3]
+    assert document["blobs"] == [b64(b"\x00\xff"), b64(b"abc")]
+    assert document["photo"] == b64(b"\x89PNG\r\n\x00")
+    assert document["details"] == {"nested": {"deep": [1, "x", None, True]}}
+    expected_every_type = {
+        "s": "text",
+        "n": 42,
+        "f": -0.25,
+        "b": b64(b"\x01\x02"),
+        "yes": True,
+        "nothing": None,
+        "ss": ["x", "y"],
+        "ns": [-1.5, 9, 10],
+        "bs": [b64(b"\x01"), b64(b"\x02")],
+        "l": ["a", 1, ["p", "q"], {"k": [b64(b"z")]}],
+    }
+    assert document["newerField"] == {**expected_every_type, "m": {"inner": expected_every_type}}
+    # What printed before keeps its form.
+    assert (document["sagaId"], document["correlationId"], document["version"]) == (
+        "sets-1",
+        "order-1",
+        0,
+    )
+    assert document["isCompleted"] is False
+    stored = client.get_item(TableName=name, Key=key, ConsistentRead=True)["Item"]
+    assert document["createdAt"] == stored["createdAt"]["S"]
+    assert sorted(document) == sorted(stored)  # every stored attribute, the store's own too
