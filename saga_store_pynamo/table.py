@@ -124,7 +124,8 @@ def create_table(
     The table gets ``sagaName``/``sagaId`` keys, the ``correlationIndex`` GSI (projection
     ALL) and TTL on ``ttl``, as in the seed's CloudFormation. An existing table with that
     layout is accepted as it is (TTL is switched on if it is off); its billing mode and
-    streams are left alone, and point-in-time recovery is switched on when asked for. Uses
+    streams are left alone, and point-in-time recovery is switched on when asked for.
+    Several processes may call it on one table at once: all succeed, one returns True. Uses
     the control-plane actions ``DescribeTable``, ``CreateTable``, ``DescribeTimeToLive``,
     ``UpdateTimeToLive`` and, with ``point_in_time_recovery``, ``UpdateContinuousBackups``.
 
