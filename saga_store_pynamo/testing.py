@@ -939,6 +939,7 @@ class SagaStoreContract(Generic[M]):
         name = self.contract_saga_name
         first = self.insert(saga_store)
         stale = saga_store.get_by_id(name, first.saga_id)
+        assert stale is not None
         saga_store.delete(name, first.saga_id)
         successor = self.fresh()
         successor.saga_id = first.saga_id
