@@ -112,8 +112,10 @@ def _members(value: Any, kind: str) -> Any:
     return value
 
 
-#: DynamoDB's limit on nested lists and maps.
-MAX_NESTING = 32
+#: How deep lists and maps may nest, a top-level list or map being level 1. DynamoDB
+#: documents "32 levels"; DynamoDB Local accepts 31 nested maps or lists (whatever the
+#: innermost holds) and refuses 32 ("Nesting Levels have exceeded supported limits").
+MAX_NESTING = 31
 
 
 def attribute_value_size(value: Mapping[str, Any], depth: int = 1) -> int:
@@ -146,7 +148,9 @@ def attribute_value_size(value: Mapping[str, Any], depth: int = 1) -> int:
     if kind == "BS":
         return sum(_binary_size(b) for b in _members(data, kind))
     if kind in ("L", "M") and depth > MAX_NESTING:
-        raise ValueError(f"lists and maps are nested more than {MAX_NESTING} levels deep")
+        raise ValueError(
+            f"lists and maps are nested more than {MAX_NESTING} levels deep (DynamoDB's limit)"
+        )
     if kind == "L":
         if not isinstance(data, (list, tuple)):
             raise ValueError(f"a list value holds a {type(data).__name__}")
