@@ -15,12 +15,13 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     VersionAttribute,
 )
-from pynamodb.constants import PAY_PER_REQUEST_BILLING_MODE, STRING
+from pynamodb.constants import NUMBER, PAY_PER_REQUEST_BILLING_MODE, STRING
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
 __all__ = [
     "CorrelationIndex",
+    "DecimalAttribute",
     "SagaModel",
     "SagaStateMetadata",
     "UTCTimestampAttribute",
@@ -67,6 +68,69 @@ class UTCTimestampAttribute(Attribute[datetime]):
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=timezone.utc)
         return parsed.astimezone(timezone.utc)
+
+
+def dynamodb_number_text(number: Decimal) -> str:
+    """``number`` as DynamoDB gives it back: positional, without exponent or trailing zeros
+    (``Decimal("1.50")`` -> ``"1.5"``, ``Decimal("1E+2")`` -> ``"100"``, ``-0`` -> ``"0"``).
+
+    :raises ValueError: for NaN and infinities, more than 38 significant digits, or a
+        magnitude outside 1E-130 .. 9.99E+125: DynamoDB refuses them.
+    """
+    if not number.is_finite():
+        raise ValueError(f"{_short(number)} is not a finite number; DynamoDB numbers are finite")
+    if not number:
+        return "0"
+    sign, digits, exponent = number.as_tuple()
+    assert isinstance(exponent, int)
+    end = len(digits)
+    while digits[end - 1] == 0:  # trailing zeros are not significant
+        end -= 1
+    exponent += len(digits) - end
+    if end > 38:
+        raise ValueError(
+            f"{_short(number)} has {end} significant digits; DynamoDB keeps at most 38"
+        )
+    if not -130 <= exponent + end - 1 <= 125:
+        raise ValueError(f"{_short(number)} is outside DynamoDB's range (1E-130 to 9.99E+125)")
+    text = "".join(map(str, digits[:end]))
+    if exponent >= 0:
+        text += "0" * exponent
+    elif -exponent < end:
+        text = f"{text[:exponent]}.{text[exponent:]}"
+    else:
+        text = "0." + "0" * (-exponent - end) + text
+    return "-" + text if sign else text
+
+
+def _short(number: Decimal) -> str:
+    text = repr(number)
+    return text if len(text) <= 60 else f"{text[:40]}...{text[-12:]}"
+
+
+class DecimalAttribute(Attribute[Decimal]):
+    """A number stored exactly and read back as a ``Decimal`` (DynamoDB type N).
+
+    PynamoDB's ``NumberAttribute`` reads every number as an int or a float, so it cannot give
+    ``Decimal("19.99")`` back. This attribute takes a ``Decimal`` or an int, stores it as
+    DynamoDB's decimal text (38 significant digits, 1E-130 .. 9.99E+125, finite) and reads a
+    ``Decimal``. Floats are refused: their decimal value is rarely the one meant.
+    """
+
+    attr_type = NUMBER
+
+    def serialize(self, value: Decimal | int) -> str:
+        """DynamoDB's text for ``value``."""
+        if isinstance(value, bool) or not isinstance(value, (Decimal, int)):
+            raise TypeError(
+                f"expected a Decimal or an int, got {type(value).__name__} (for a float, "
+                "pass Decimal(str(x)) if its shortest text is the value you mean)"
+            )
+        return dynamodb_number_text(Decimal(value))
+
+    def deserialize(self, value: str) -> Decimal:
+        """The stored number, exactly."""
+        return Decimal(value)
 
 
 def _canonical(value: Any) -> Any:
@@ -197,10 +261,35 @@ class SagaModel(Model):
         """
         if type(other) is not type(self):
             return NotImplemented
-        mine = self.serialize(null_check=False)
-        theirs = other.serialize(null_check=False)
+        mine = _comparable_item(self)
+        theirs = _comparable_item(other)
         return mine.keys() == theirs.keys() and all(
             _canonical(mine[k]) == _canonical(theirs[k]) for k in mine
         )
 
     __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as with dataclasses)
+
+
+def _comparable_item(state: SagaModel) -> dict[str, Any]:
+    """``state.serialize(null_check=False)``, with ``Decimal`` numbers as the store writes
+    them (PynamoDB's number attributes cannot serialize a Decimal; the store can)."""
+    values = state.attribute_values
+    decimals = {
+        name: value
+        for name, value in values.items()
+        if isinstance(value, Decimal)
+        or (isinstance(value, (set, frozenset)) and any(isinstance(v, Decimal) for v in value))
+    }
+    if not decimals:
+        return state.serialize(null_check=False)
+    rest = object.__new__(type(state))
+    rest.attribute_values = {k: v for k, v in values.items() if k not in decimals}
+    item = rest.serialize(null_check=False)
+    attributes = state.get_attributes()
+    for name, value in decimals.items():
+        attribute = attributes[name]
+        if isinstance(value, Decimal):
+            item[attribute.attr_name] = {"N": str(value)}
+        else:
+            item[attribute.attr_name] = {"NS": [str(v) for v in value]}
+    return item
