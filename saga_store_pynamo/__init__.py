@@ -8,6 +8,7 @@ from .errors import (
     ConcurrencyError,
     IncompatibleTableError,
     SagaAlreadyExistsError,
+    SagaDataError,
     SagaNotFoundError,
     SagaStoreError,
     SagaStoreRequestError,
@@ -17,7 +18,13 @@ from .errors import (
     TableNotFoundError,
     UnresolvedWrite,
 )
-from .models import CorrelationIndex, SagaModel, SagaStateMetadata, UTCTimestampAttribute
+from .models import (
+    CorrelationIndex,
+    DecimalAttribute,
+    SagaModel,
+    SagaStateMetadata,
+    UTCTimestampAttribute,
+)
 from .retry import RetryPolicy
 from .store import DynamoDBSagaStore, SagaPage, correlation_saga_id
 from .table import create_table
@@ -27,10 +34,12 @@ __version__ = "0.1.0"
 __all__ = [
     "ConcurrencyError",
     "CorrelationIndex",
+    "DecimalAttribute",
     "DynamoDBSagaStore",
     "IncompatibleTableError",
     "RetryPolicy",
     "SagaAlreadyExistsError",
+    "SagaDataError",
     "SagaModel",
     "SagaNotFoundError",
     "SagaPage",

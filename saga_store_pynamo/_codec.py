@@ -59,26 +59,10 @@ from ._size import (
     number_size,
     utf8_len,
 )
-from .errors import SagaStoreError, SagaTooLargeError, SagaValidationError
+from .errors import SagaDataError, SagaTooLargeError, SagaValidationError
 from .models import DecimalAttribute, SagaModel, UTCTimestampAttribute, dynamodb_number_text
 
-__all__ = ["ModelCodec", "SagaDataError"]
-
-
-# Belongs in errors.py with the other errors, and in the package's exports; it lives here
-# only while errors.py is being changed by someone else.
-class SagaDataError(SagaStoreError):
-    """A stored item cannot be loaded as the model's state: an attribute holds a value of
-    the wrong type or form (written by another tool, or by an incompatible model).
-
-    ``field`` names the attribute; ``saga_name`` and ``saga_id`` the item, when it has them.
-    """
-
-    def __init__(self, saga_name: str | None, saga_id: str | None, field: str, message: str):
-        self.saga_name = saga_name
-        self.saga_id = saga_id
-        self.field = field
-        super().__init__(f"{field}: {message} (stored saga {saga_name!r} id {saga_id!r})")
+__all__ = ["ModelCodec"]
 
 
 # How a field is written and read: the fast kinds, and GENERIC for everything else.

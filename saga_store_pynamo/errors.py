@@ -7,6 +7,7 @@ that caused it, if any, is chained as ``__cause__``::
     ├── ConcurrencyError            the stored version is not the expected one
     ├── SagaAlreadyExistsError      insert of a (saga_name, saga_id) that exists
     ├── SagaNotFoundError           update of a saga that does not exist (also a LookupError)
+    ├── SagaDataError               a stored item the model cannot load (bad stored data)
     ├── SagaValidationError         bad input, rejected before any request (also a ValueError)
     │   └── SagaTooLargeError       the item exceeds DynamoDB's 400 KB item limit
     ├── TableNotFoundError          the table does not exist (or is not visible to the caller)
@@ -25,6 +26,7 @@ __all__ = [
     "ConcurrencyError",
     "IncompatibleTableError",
     "SagaAlreadyExistsError",
+    "SagaDataError",
     "SagaNotFoundError",
     "SagaStoreError",
     "SagaStoreRequestError",
@@ -74,6 +76,20 @@ class SagaNotFoundError(SagaStoreError, LookupError):
     def __str__(self) -> str:
         # LookupError would otherwise render args with repr() quoting.
         return str(self.args[0])
+
+
+class SagaDataError(SagaStoreError):
+    """A stored item cannot be loaded as the model's state: an attribute holds a value of
+    the wrong type or form (written by another tool, or by an incompatible model).
+
+    ``field`` names the attribute; ``saga_name`` and ``saga_id`` the item, when it has them.
+    """
+
+    def __init__(self, saga_name: str | None, saga_id: str | None, field: str, message: str):
+        self.saga_name = saga_name
+        self.saga_id = saga_id
+        self.field = field
+        super().__init__(f"{field}: {message} (stored saga {saga_name!r} id {saga_id!r})")
 
 
 class SagaValidationError(SagaStoreError, ValueError):

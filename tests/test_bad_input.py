@@ -18,9 +18,9 @@ from pynamodb.attributes import (
 )
 
 from saga_store_pynamo import SagaModel, SagaStoreError, SagaTooLargeError, SagaValidationError
-from saga_store_pynamo._codec import SagaDataError
 from saga_store_pynamo._size import ITEM_SIZE_LIMIT, item_size
 from saga_store_pynamo._tokens import TOKEN_RESERVE
+from saga_store_pynamo.errors import SagaDataError
 from saga_store_pynamo.models import DecimalAttribute, dynamodb_number_text
 from tests.conftest import Backend, RequestRecorder
 from tests.models import OrderSaga

@@ -48,8 +48,9 @@ from saga_store_pynamo import (
     SagaValidationError,
     UTCTimestampAttribute,
 )
-from saga_store_pynamo._codec import ModelCodec, SagaDataError, _check_type
+from saga_store_pynamo._codec import ModelCodec, _check_type
 from saga_store_pynamo._size import ITEM_SIZE_LIMIT, item_size, number_size
+from saga_store_pynamo.errors import SagaDataError
 from saga_store_pynamo.models import DecimalAttribute
 from tests.models import OrderSaga
 from tests.test_properties import (
