@@ -68,7 +68,7 @@ MAX_EXPRESSION_BYTES = 4096
 # ``update``'s fixed clauses. The store's own placeholders are upper case; those of the
 # model's attributes are lower-case base 36 (``#0``..``#z``, ``#10``...), so they never meet.
 _FIXED_SETS = "SET #V=:W,#T=:T"
-_ADD_INCARNATION = ",#I=:J"
+_ADD_INCARNATION = "#I=:J"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -152,7 +152,7 @@ def _model_info(model: type[SagaModel]) -> _ModelInfo:
             for name, ref in ((name, _base36(i)) for i, name in enumerate(writable))
         )
         # The longest UpdateExpression: every attribute SET (a REMOVE is shorter).
-        longest = len(_FIXED_SETS + _ADD_INCARNATION) + sum(1 + len(s[3]) for s in slots)
+        longest = len(f"{_FIXED_SETS},{_ADD_INCARNATION}") + sum(1 + len(s[3]) for s in slots)
         if longest > MAX_EXPRESSION_BYTES:
             raise SagaValidationError(
                 "model",
@@ -586,7 +586,7 @@ class DynamoDBSagaStore(Generic[M]):
         new_version = expected_version + 1
         token = new_token()
         slot = slot_for(new_version)
-        incarnation = incarnation_of(state)
+        loaded_from = incarnation = incarnation_of(state)
         tokens = {slot: token}
         names = {"#V": info.version, "#T": slot}
         values: dict[str, Any] = {":V": {"N": str(expected_version)}, ":T": {"S": token}}
@@ -649,12 +649,19 @@ class DynamoDBSagaStore(Generic[M]):
                 return
             if stored is None:
                 raise SagaNotFoundError(saga_name, saga_id) from exc.__cause__
-            stored_incarnation = stored.get(INCARNATION, {}).get("S")
-            if incarnation and stored_incarnation and stored_incarnation != incarnation:
-                # The saga this state belongs to was deleted; another now has its id.
+            stored_incarnation = stored.get(INCARNATION, {}).get("S", "")
+            stored_version = _stored_version(stored, info)
+            if (
+                loaded_from is not None
+                and stored_incarnation != loaded_from
+                and ((loaded_from and stored_incarnation) or stored_version <= expected_version)
+            ):
+                # The saga this state belongs to was deleted; another now has its id: it
+                # has another incarnation, or it gained one (or lost it) without moving past
+                # our version, which within one incarnation versions never fail to do.
                 raise SagaNotFoundError(saga_name, saga_id) from exc.__cause__
             raise ConcurrencyError(
-                saga_name, saga_id, expected_version, _stored_version(stored, info)
+                saga_name, saga_id, expected_version, stored_version
             ) from exc.__cause__
         state.version = new_version
         set_incarnation(state, incarnation)

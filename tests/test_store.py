@@ -373,3 +373,40 @@ def test_a_model_too_wide_to_update_is_refused_at_construction() -> None:
     with pytest.raises(SagaValidationError, match="4,096-byte expression limit") as caught:
         DynamoDBSagaStore(wide_model(700), region="us-east-1")
     assert caught.value.field == "model"
+
+
+def test_a_stale_copy_of_an_item_without_incarnation_never_overwrites_its_successor(
+    store: Any, backend: Backend
+) -> None:
+    # As an earlier build (a single writeToken) or the TypeScript store (none) wrote it.
+    backend.client().put_item(
+        TableName=store.table_name,
+        Item={
+            "sagaName": {"S": NAME},
+            "sagaId": {"S": "legacy"},
+            "correlationId": {"S": "order-9"},
+            "version": {"N": "3"},
+            "isCompleted": {"BOOL": False},
+            "createdAt": {"S": "2026-11-01T10:00:00.000Z"},
+            "updatedAt": {"S": "2026-11-02T10:00:00.000Z"},
+            "status": {"S": "old"},
+            "writeToken": {"S": "0" * 32},
+        },
+    )
+    fresh = store.get_by_id(NAME, "legacy")
+    stale = store.get_by_id(NAME, "legacy")
+    fresh.status = "paid"
+    store.update(NAME, fresh, 3)  # still works, and gives the item an incarnation
+    assert "sagaIncarnation" in raw_item(backend, store, "legacy")
+    with pytest.raises(ConcurrencyError) as caught:
+        store.update(NAME, stale, 3)
+    assert caught.value.actual_version == 4
+
+    store.delete(NAME, "legacy")
+    successor = inserted(store, saga_id="legacy", correlation_id="order-9")
+    for _ in range(3):
+        store.update(NAME, successor, successor.version)  # the successor reaches version 3
+    before = raw_item(backend, store, "legacy")
+    with pytest.raises(SagaNotFoundError):
+        store.update(NAME, stale, 3)
+    assert raw_item(backend, store, "legacy") == before
