@@ -5,6 +5,10 @@ otherwise. Rules see the operation (``"Query"``, ``"PutItem"`` ...) and the JSON
 body, and return None to forward, ``(status, body_dict)`` to answer in DynamoDB's place,
 ``RESET`` to reset the connection without forwarding, or ``DROP_RESPONSE`` to forward the
 request (DynamoDB applies it) and then reset the connection instead of answering.
+
+``drop_delay`` holds a dropped response for a random time up to that many seconds before
+the reset, as a client that waits for a response that never comes does: other clients'
+requests go on meanwhile.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import random
 import socket
 import struct
 import threading
+import time
 from collections import Counter, deque
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -33,8 +38,11 @@ _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length"
 class DynamoDBProxy:
     """A proxy on 127.0.0.1 and a free port; use as a context manager."""
 
-    def __init__(self, upstream: str, intercept: Rule | None = None) -> None:
+    def __init__(
+        self, upstream: str, intercept: Rule | None = None, drop_delay: float = 0.0
+    ) -> None:
         parts = urlsplit(upstream)
+        self.drop_delay = drop_delay
         self.upstream_host = parts.hostname or "127.0.0.1"
         self.upstream_port = parts.port or 80
         self.intercept = intercept
@@ -63,6 +71,9 @@ class DynamoDBProxy:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out in two writes: with Nagle's algorithm on, the body then
+            # waits for the client's delayed ACK (~40 ms per request on Linux).
+            disable_nagle_algorithm = True
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass  # keep test output clean
@@ -94,6 +105,8 @@ class DynamoDBProxy:
                     response = upstream.getresponse()
                     data = response.read()
                     if answer == DROP_RESPONSE:
+                        if proxy.drop_delay > 0:
+                            time.sleep(random.uniform(0.0, proxy.drop_delay))
                         self._reset()  # applied upstream; the client never hears of it
                         return
                     kept = {k: v for k, v in response.getheaders() if k.lower() not in _HOP_BY_HOP}
