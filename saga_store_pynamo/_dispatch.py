@@ -32,12 +32,18 @@ _WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem"})
 class ConditionFailed(Exception):
     """A conditional write was refused; ``item`` is the stored item DynamoDB returned.
 
-    Internal: callers turn it into a domain error (conflict, already exists, not found).
+    ``in_doubt`` is True when an earlier attempt of the same request may have been applied:
+    the refusal may then be of this very write. Internal: callers turn it into a domain
+    error (conflict, already exists, not found) or recognise their own write.
     """
 
-    def __init__(self, item: dict[str, Any] | None) -> None:
+    def __init__(
+        self, item: dict[str, Any] | None, in_doubt: bool = False, attempts: int = 1
+    ) -> None:
         super().__init__("ConditionalCheckFailedException")
         self.item = item
+        self.in_doubt = in_doubt
+        self.attempts = attempts
 
 
 def dispatch(
@@ -73,30 +79,48 @@ def dispatch(
         except ClientError as exc:
             error = exc.response.get("Error", {})
             if error.get("Code") == "ConditionalCheckFailedException":
-                raise ConditionFailed(exc.response.get("Item")) from exc
+                raise ConditionFailed(
+                    exc.response.get("Item"), in_doubt=landed, attempts=attempt
+                ) from exc
             if not is_retryable(exc):
+                if landed:
+                    _raise_in_doubt(operation, exc, attempt)
                 raise_translated(operation, table_name, error, exc)
             failure: BaseException = exc
         except BotoCoreError as exc:
             if not is_retryable(exc):
+                if landed:
+                    _raise_in_doubt(operation, exc, attempt)
                 raise SagaStoreRequestError(operation, None, str(exc)) from exc
             failure = exc
         # A write whose first attempt was applied and answered by a reset stays in doubt
         # however its later attempts fail (throttled ones were never applied).
         landed = landed or (operation in _WRITES and may_have_landed(failure))
         if attempt >= policy.max_attempts:
-            code = (getattr(failure, "response", None) or {}).get("Error", {}).get("Code")
-            raise SagaStoreUnavailableError(
-                operation,
-                code,
-                f"{code or type(failure).__name__}: {failure}",
-                attempts=attempt,
-                may_have_landed=landed,
-            ) from failure
+            raise _unavailable(operation, failure, attempt, landed) from failure
         if policy.on_retry is not None:
             policy.on_retry(operation, attempt, failure)
         _log.info("retrying %s after attempt %d failed: %s", operation, attempt, failure)
         time.sleep(policy.delay(attempt))
+
+
+def _unavailable(
+    operation: str, failure: BaseException, attempts: int, landed: bool
+) -> SagaStoreUnavailableError:
+    code = (getattr(failure, "response", None) or {}).get("Error", {}).get("Code")
+    return SagaStoreUnavailableError(
+        operation,
+        code,
+        f"{code or type(failure).__name__}: {failure}",
+        attempts=attempts,
+        may_have_landed=landed,
+    )
+
+
+def _raise_in_doubt(operation: str, failure: BaseException, attempts: int) -> NoReturn:
+    """An earlier attempt may have been applied, and this one failed for good (expired
+    credentials, say): the write's fate is unknown, which only ``may_have_landed`` says."""
+    raise _unavailable(operation, failure, attempts, True) from failure
 
 
 def _signals_have_receivers() -> bool:

@@ -29,6 +29,7 @@ from ._dispatch import DEFAULT_POLICY, ConditionFailed, dispatch
 from ._modify import DEFAULT_BASE_DELAY, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_DELAY
 from ._size import ITEM_SIZE_LIMIT
 from ._tokens import (
+    HISTORY,
     INCARNATION,
     RESERVED_NAMES,
     TOKEN_RESERVE,
@@ -660,6 +661,20 @@ class DynamoDBSagaStore(Generic[M]):
                 # has another incarnation, or it gained one (or lost it) without moving past
                 # our version, which within one incarnation versions never fail to do.
                 raise SagaNotFoundError(saga_name, saga_id) from exc.__cause__
+            if exc.in_doubt and stored_version >= new_version + HISTORY:
+                # An earlier attempt may have landed, and so many writes followed that its
+                # slot has been reused: neither success nor a conflict can be told.
+                unknown = SagaStoreUnavailableError(
+                    "UpdateItem",
+                    "ConditionalCheckFailedException",
+                    f"an earlier attempt may have been applied, but the saga is at version "
+                    f"{stored_version}: over the {HISTORY - 1} later writes its write history "
+                    "can look back over",
+                    attempts=exc.attempts,
+                    may_have_landed=True,
+                )
+                unknown.write = UnresolvedWrite(saga_name, saga_id, new_version, token)
+                raise unknown from exc.__cause__
             raise ConcurrencyError(
                 saga_name, saga_id, expected_version, stored_version
             ) from exc.__cause__

@@ -539,12 +539,12 @@ def test_modify_applies_fn_once_when_its_landed_write_was_followed_by_others(
 
 
 @pytest.mark.ddblocal
-def test_beyond_the_window_a_landed_update_is_reported_as_a_conflict(rig: Rig) -> None:
-    """The known limit: the item remembers the tokens of its last HISTORY (10) writes. After
-    10 later writes the slot of the landed write holds another write's token, and the retry
-    cannot tell its own landed write from a lost race: ``ConcurrencyError``, although the
-    write was applied. A caller that then repeats the step applies it twice, unless the step
-    is idempotent (as the op ids here make it detectable)."""
+def test_beyond_the_window_a_landed_update_is_reported_as_unknown(rig: Rig) -> None:
+    """The limit: the item remembers the tokens of its last HISTORY (10) writes. After 10
+    later writes the slot of the landed write holds another write's token, and the retry
+    cannot tell its own landed write from a lost race. Since an earlier attempt may have
+    landed, the store says so (``SagaStoreUnavailableError`` with ``may_have_landed``)
+    instead of a ``ConcurrencyError`` that would make the caller repeat the step."""
     saga = inserted(rig)
     state = rig.store.get_by_id(COUNTER, saga.saga_id)
     rig.injector.queue("UpdateItem", DROP_RESPONSE)
@@ -552,18 +552,37 @@ def test_beyond_the_window_a_landed_update_is_reported_as_a_conflict(rig: Rig) -
 
     state.count += 1
     state.ops = [*state.ops, "A"]
-    with pytest.raises(ConcurrencyError) as caught:
+    with pytest.raises(SagaStoreUnavailableError) as caught:
         rig.store.update(COUNTER, state, 0)
-    assert (caught.value.expected_version, caught.value.actual_version) == (0, 1 + HISTORY)
+    assert caught.value.may_have_landed is True
+    assert caught.value.write is not None
+    assert (caught.value.write.saga_id, caught.value.write.version) == (saga.saga_id, 1)
+    assert state.version == 0  # not reported as a success either
     stored = rig.direct.get_by_id(COUNTER, saga.saga_id)
     assert stored.ops[0] == "A"  # it did land
+    # Its slot was reused: write_landed cannot confirm it any more (documented).
+    assert rig.store.write_landed(caught.value) is False
 
 
 @pytest.mark.ddblocal
-def test_beyond_the_window_modify_applies_fn_twice(rig: Rig) -> None:
-    """The same limit seen through ``modify``: the landed write is reported as a conflict,
-    so ``modify`` reloads and applies ``fn`` a second time. Pinned so that a change of the
-    window (or a fix) shows up here."""
+def test_a_conflict_after_a_lost_answer_within_the_window_is_still_a_conflict(rig: Rig) -> None:
+    """An attempt in doubt (its answer lost) followed by a genuine conflict: another worker
+    wrote the version this write wanted, so its slot is someone else's and the store can
+    say ConcurrencyError."""
+    saga = inserted(rig)
+    state = rig.store.get_by_id(COUNTER, saga.saga_id)
+    rig.injector.queue("UpdateItem", RESET)  # never forwarded, so never applied
+    rig.others.after_next("UpdateItem", lambda: saga.saga_id, 3)
+    state.count += 1
+    with pytest.raises(ConcurrencyError) as caught:
+        rig.store.update(COUNTER, state, 0)
+    assert caught.value.actual_version == 3
+
+
+@pytest.mark.ddblocal
+def test_beyond_the_window_modify_does_not_apply_fn_twice(rig: Rig) -> None:
+    """The same limit seen through ``modify``: the unknown outcome propagates, and ``fn``
+    is not applied a second time on a reloaded state."""
     saga = inserted(rig)
     rig.injector.queue("UpdateItem", DROP_RESPONSE)
     rig.others.after_next("UpdateItem", lambda: saga.saga_id, HISTORY)
@@ -575,9 +594,11 @@ def test_beyond_the_window_modify_applies_fn_twice(rig: Rig) -> None:
         state.count += 1
         state.ops = [*state.ops, "A"]
 
-    rig.store.modify(COUNTER, saga.saga_id, fn, base_delay=0)
-    assert calls == 2
-    assert rig.direct.get_by_id(COUNTER, saga.saga_id).ops.count("A") == 2
+    with pytest.raises(SagaStoreUnavailableError) as caught:
+        rig.store.modify(COUNTER, saga.saga_id, fn, base_delay=0)
+    assert caught.value.may_have_landed is True
+    assert calls == 1
+    assert rig.direct.get_by_id(COUNTER, saga.saga_id).ops.count("A") == 1
 
 
 @pytest.mark.ddblocal
