@@ -439,7 +439,9 @@ CONTENDED_KINDS = (*FAULTS, "forward-then-drop-response")
 # its 3 retries (full jitter: ~7 ms on average), plus up to 3 faults answered by the proxy
 # (~1-2 ms each): ~35 ms in the worst case, ~15 ms typically, before any GIL or scheduler
 # stall. The report's ``later_writes_before_recognition`` shows how close each run came to
-# the limit; a write that went past it shows up as a spurious conflict, which fails the test.
+# the limit; a write that went past it is reported as SagaStoreUnavailableError with
+# may_have_landed (the store cannot tell), and write_landed() then says False although its op
+# id is in the saga: counted as a disagreement, which fails the test.
 # Against real DynamoDB a lost response usually surfaces as a read timeout (seconds), during
 # which a saga this contended sees far more than 9 writes: see test_integrity.py for the
 # limit, pinned. 4 attempts also make giving up regular (0.2 ** 4 = 0.16 % of requests at a
