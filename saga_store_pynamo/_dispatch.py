@@ -12,6 +12,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.connection import Connection
 from pynamodb.signals import post_dynamodb_send, pre_dynamodb_send
 
+from ._checksum import checked_client
 from ._size import ITEM_SIZE_LIMIT
 from .errors import (
     SagaStoreRequestError,
@@ -71,7 +72,7 @@ def dispatch(
         attempt += 1
         try:
             # The property re-creates a client whose credentials came back empty.
-            client = connection.client
+            client = checked_client(connection.client)
             if _signals_have_receivers():
                 return _send_with_signals(connection, client, table_name, operation, request)
             response: dict[str, Any] = client._make_api_call(operation, request)

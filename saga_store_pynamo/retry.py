@@ -14,12 +14,13 @@ import random
 from collections.abc import Callable
 
 from botocore.exceptions import (
-    ConnectionError as BotocoreConnectionError,
-)
-from botocore.exceptions import (
+    ChecksumError,
     ConnectTimeoutError,
     EndpointConnectionError,
     HTTPClientError,
+)
+from botocore.exceptions import (
+    ConnectionError as BotocoreConnectionError,
 )
 
 from .errors import SagaValidationError
@@ -125,8 +126,8 @@ def _status(error: BaseException) -> int:
 
 def is_retryable(error: BaseException) -> bool:
     """Whether the store retries after ``error`` (a botocore exception)."""
-    if isinstance(error, (BotocoreConnectionError, HTTPClientError)):
-        return True
+    if isinstance(error, (BotocoreConnectionError, HTTPClientError, ChecksumError)):
+        return True  # a corrupted response is retried like a dropped connection
     code = _code(error)
     return code in RETRYABLE_ERROR_CODES or (code is not None and _status(error) >= 500)
 
@@ -135,6 +136,6 @@ def may_have_landed(error: BaseException) -> bool:
     """Whether a write that failed with ``error`` may nevertheless have been applied."""
     if isinstance(error, (ConnectTimeoutError, EndpointConnectionError)):
         return False  # never connected: nothing was sent
-    if isinstance(error, (BotocoreConnectionError, HTTPClientError)):
-        return True  # sent, then the connection failed or timed out: unknown
+    if isinstance(error, (BotocoreConnectionError, HTTPClientError, ChecksumError)):
+        return True  # sent, then the connection failed, timed out or corrupted the answer
     return _code(error) not in _REFUSED_CODES

@@ -20,6 +20,7 @@ import socket
 import struct
 import threading
 import time
+import zlib
 from collections import Counter, deque
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -29,6 +30,11 @@ from urllib.parse import urlsplit
 Answer = tuple[int, dict[str, Any]]
 RESET = "reset"
 DROP_RESPONSE = "drop-response"
+#: Forward (DynamoDB applies the request), then change one byte of the response body.
+CORRUPT_BODY = "corrupt-body"
+#: Forward, then send the body unchanged with a wrong ``x-amz-crc32`` header.
+CORRUPT_CRC32 = "corrupt-crc32"
+_CORRUPTIONS = (CORRUPT_BODY, CORRUPT_CRC32)
 Decision = Any  # Answer | RESET | DROP_RESPONSE | None
 Rule = Callable[[str, dict[str, Any]], Decision]
 
@@ -88,7 +94,7 @@ class DynamoDBProxy:
                     proxy.intercepted.append(operation)
                     self._reset()
                     return
-                if answer is not None and answer != DROP_RESPONSE:
+                if answer is not None and answer != DROP_RESPONSE and answer not in _CORRUPTIONS:
                     proxy.intercepted.append(operation)
                     status, payload = answer
                     self._reply(status, {"Content-Type": "application/x-amz-json-1.0"}, payload)
@@ -110,6 +116,12 @@ class DynamoDBProxy:
                         self._reset()  # applied upstream; the client never hears of it
                         return
                     kept = {k: v for k, v in response.getheaders() if k.lower() not in _HOP_BY_HOP}
+                    if answer == CORRUPT_BODY and data:
+                        middle = len(data) // 2  # a byte inside the JSON, not its braces
+                        data = data[:middle] + bytes([data[middle] ^ 0x01]) + data[middle + 1 :]
+                    elif answer == CORRUPT_CRC32:
+                        kept = {k: v for k, v in kept.items() if k.lower() != "x-amz-crc32"}
+                        kept["x-amz-crc32"] = str((zlib.crc32(data) + 1) & 0xFFFFFFFF)
                     self._reply(response.status, kept, data)
                 finally:
                     upstream.close()
