@@ -837,6 +837,14 @@ class DynamoDBSagaStore(Generic[M]):
                 continue
             matched += 1
             if not dry_run:
+                # Same version => same updatedAt: every write bumps the version. Same
+                # incarnation => the same saga, not one inserted since under its id that
+                # has reached that version too.
+                incarnation = incarnation_of(state)
+                if incarnation:
+                    same_saga, incarnation_value = "#i = :i", {":i": {"S": incarnation}}
+                else:
+                    same_saga, incarnation_value = "attribute_not_exists(#i)", {}
                 try:
                     self._send(
                         "DeleteItem",
@@ -846,12 +854,16 @@ class DynamoDBSagaStore(Generic[M]):
                                 info.hash_key: {"S": saga_name},
                                 info.range_key: {"S": state.saga_id},
                             },
-                            # Same version => same updatedAt: every write bumps the version.
-                            "ConditionExpression": "#v = :v AND #c = :t",
-                            "ExpressionAttributeNames": {"#v": info.version, "#c": info.completed},
+                            "ConditionExpression": f"#v = :v AND #c = :t AND {same_saga}",
+                            "ExpressionAttributeNames": {
+                                "#v": info.version,
+                                "#c": info.completed,
+                                "#i": INCARNATION,
+                            },
                             "ExpressionAttributeValues": {
                                 ":v": {"N": str(state.version)},
                                 ":t": {"BOOL": True},
+                                **incarnation_value,
                             },
                         },
                     )

@@ -148,6 +148,28 @@ def test_purge_skips_a_saga_changed_since_it_was_read(
     assert listing_store.get_by_id(NAME, "moving").status == "reopened"
 
 
+def test_purge_never_deletes_a_saga_inserted_again_under_a_read_id(
+    listing_store: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The purge read a completed saga at version 1; it was deleted, and a new saga under the
+    # same id (unique mode, a caller's id) reached version 1 and completed too.
+    first = OrderSaga(saga_id="reused", status="first")
+    listing_store.insert(NAME, "c", first)
+    first.is_completed = True
+    listing_store.update(NAME, first, 0)
+    stale = listing_store.get_by_id(NAME, "reused")
+    listing_store.delete(NAME, "reused")
+    second = OrderSaga(saga_id="reused", status="second")
+    listing_store.insert(NAME, "c", second)
+    second.is_completed = True
+    listing_store.update(NAME, second, 0)
+    monkeypatch.setattr(listing_store, "iter_by_name", lambda *a, **k: iter([stale]))
+
+    later = datetime.now(timezone.utc) + timedelta(seconds=1)
+    assert listing_store.purge_completed(NAME, before=later) == 0
+    assert listing_store.get_by_id(NAME, "reused").status == "second"
+
+
 def test_purge_needs_an_aware_cutoff(listing_store: Any, recorder: RequestRecorder) -> None:
     recorder.take()
     with pytest.raises(SagaValidationError) as caught:
