@@ -36,6 +36,7 @@ from saga_store_pynamo.testing import (
     RequestRecorder,
     serve_dynamodb_local,
 )
+from tests.ddb_proxy import DynamoDBProxy, FaultInjector
 from tests.models import OrderSaga
 
 __all__ = ["CREDENTIALS", "IN_CI", "REGION", "Backend", "RequestRecorder"]
@@ -78,6 +79,30 @@ def dynamodb_local_endpoint() -> Iterator[str]:
     """The endpoint of one DynamoDB Local server shared by the whole session."""
     with serve_dynamodb_local() as endpoint:
         yield endpoint
+
+
+@pytest.fixture
+def faulty(dynamodb_local_endpoint: str) -> Iterator[tuple[FaultInjector, DynamoDBProxy]]:
+    """DynamoDB Local behind a fault-injecting proxy (no faults until a test sets some)."""
+    injector = FaultInjector()
+    with DynamoDBProxy(dynamodb_local_endpoint, injector) as proxy:
+        yield injector, proxy
+
+
+def store_behind(
+    proxy: DynamoDBProxy, model: type[SagaModel], **options: Any
+) -> DynamoDBSagaStore[Any]:
+    """A store of ``model`` on a fresh table, sending through ``proxy``; the table is made."""
+    store = DynamoDBSagaStore(
+        model,
+        table_name=f"faults-{uuid.uuid4().hex[:10]}",
+        endpoint=proxy.endpoint,
+        region=REGION,
+        credentials=CREDENTIALS,
+        **options,
+    )
+    create_table(store)
+    return store
 
 
 @pytest.fixture(

@@ -42,3 +42,16 @@ class PaymentSaga(SagaModel):
         region = "us-east-1"
 
     amount_cents = NumberAttribute(default=0)
+
+
+class CounterSaga(SagaModel):
+    """A saga whose every change records its own operation id, to catch double steps."""
+
+    class Meta:
+        table_name = "sagas"
+        region = "us-east-1"
+
+    count = NumberAttribute(default=0)
+    ops = ListAttribute(of=UnicodeAttribute, default=list)
+    #: Who inserted it (the contended soak races inserts).
+    creator = UnicodeAttribute(null=True)

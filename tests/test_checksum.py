@@ -8,9 +8,7 @@ chosen responses.
 
 from __future__ import annotations
 
-import uuid
 import zlib
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -20,11 +18,10 @@ from saga_store_pynamo import (
     DynamoDBSagaStore,
     RetryPolicy,
     SagaStoreUnavailableError,
-    create_table,
 )
 from saga_store_pynamo._checksum import check_crc32
 from saga_store_pynamo.retry import is_retryable, may_have_landed
-from tests.conftest import CREDENTIALS, REGION
+from tests.conftest import store_behind
 from tests.ddb_proxy import CORRUPT_BODY, CORRUPT_CRC32, DynamoDBProxy, FaultInjector
 from tests.models import OrderSaga
 
@@ -54,33 +51,16 @@ def test_a_checksum_error_is_retried_and_may_have_landed() -> None:
     assert may_have_landed(error)  # the request reached DynamoDB
 
 
-@pytest.fixture
-def corrupting(dynamodb_local_endpoint: str) -> Iterator[tuple[FaultInjector, DynamoDBProxy]]:
-    injector = FaultInjector()
-    with DynamoDBProxy(dynamodb_local_endpoint, injector) as proxy:
-        yield injector, proxy
-
-
-def corrupted_store(proxy: DynamoDBProxy, **options: Any) -> DynamoDBSagaStore[OrderSaga]:
-    options.setdefault("retry", FAST)
-    store = DynamoDBSagaStore(
-        OrderSaga,
-        table_name=f"crc-{uuid.uuid4().hex[:10]}",
-        endpoint=proxy.endpoint,
-        region=REGION,
-        credentials=CREDENTIALS,
-        **options,
-    )
-    create_table(store)
-    return store
+def corrupted_store(proxy: DynamoDBProxy) -> DynamoDBSagaStore[OrderSaga]:
+    return store_behind(proxy, OrderSaga, retry=FAST)
 
 
 @pytest.mark.ddblocal
 @pytest.mark.parametrize("corruption", [CORRUPT_BODY, CORRUPT_CRC32])
 def test_a_corrupted_read_is_retried_never_returned(
-    corrupting: tuple[FaultInjector, DynamoDBProxy], corruption: str
+    faulty: tuple[FaultInjector, DynamoDBProxy], corruption: str
 ) -> None:
-    injector, proxy = corrupting
+    injector, proxy = faulty
     store = corrupted_store(proxy)
     state = OrderSaga(order_id="order-77", status="paid", note="x" * 200, items=["a", "b"])
     store.insert(NAME, "order-77", state)
@@ -97,9 +77,9 @@ def test_a_corrupted_read_is_retried_never_returned(
 @pytest.mark.ddblocal
 @pytest.mark.parametrize("corruption", [CORRUPT_BODY, CORRUPT_CRC32])
 def test_a_write_whose_answer_was_corrupted_is_recognised_by_its_token(
-    corrupting: tuple[FaultInjector, DynamoDBProxy], corruption: str
+    faulty: tuple[FaultInjector, DynamoDBProxy], corruption: str
 ) -> None:
-    injector, proxy = corrupting
+    injector, proxy = faulty
     store = corrupted_store(proxy)
     state = OrderSaga(order_id="order-78")
     injector.queue("PutItem", corruption)
@@ -116,9 +96,9 @@ def test_a_write_whose_answer_was_corrupted_is_recognised_by_its_token(
 
 @pytest.mark.ddblocal
 def test_every_answer_corrupted_gives_up_saying_whether_a_write_may_have_landed(
-    corrupting: tuple[FaultInjector, DynamoDBProxy],
+    faulty: tuple[FaultInjector, DynamoDBProxy],
 ) -> None:
-    injector, proxy = corrupting
+    injector, proxy = faulty
     store = corrupted_store(proxy)
     state = OrderSaga(order_id="order-79")
     store.insert(NAME, "order-79", state)

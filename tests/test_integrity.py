@@ -27,14 +27,12 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pynamodb.attributes import ListAttribute, NumberAttribute, UnicodeAttribute
 
 from saga_store_pynamo import (
     ConcurrencyError,
     DynamoDBSagaStore,
     RetryPolicy,
     SagaAlreadyExistsError,
-    SagaModel,
     SagaNotFoundError,
     SagaStoreError,
     SagaStoreUnavailableError,
@@ -45,7 +43,7 @@ from saga_store_pynamo import (
 from saga_store_pynamo._tokens import HISTORY, INCARNATION, SLOTS, incarnation_of
 from tests.conftest import CREDENTIALS, REGION, Backend
 from tests.ddb_proxy import DROP_RESPONSE, RESET, DynamoDBProxy, FaultInjector, error
-from tests.models import OrderSaga
+from tests.models import CounterSaga, OrderSaga
 
 NAME = "OrderSaga"
 OLD = datetime(2020, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
@@ -398,17 +396,6 @@ def test_state_built_by_hand_updates_by_version_alone(
 
 
 # -- (c) a lost response followed by other writers (DynamoDB Local behind the fault proxy) ---------
-
-
-class CounterSaga(SagaModel):
-    """A saga whose every change records its own operation id, to catch double steps."""
-
-    class Meta:
-        table_name = "sagas"
-        region = REGION
-
-    count = NumberAttribute(default=0)
-    ops = ListAttribute(of=UnicodeAttribute, default=list)
 
 
 COUNTER = "CounterSaga"

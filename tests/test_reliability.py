@@ -16,13 +16,11 @@ import os
 import random
 import threading
 import time
-import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from pynamodb.attributes import ListAttribute, NumberAttribute, UnicodeAttribute
 
 import saga_store_pynamo.store as store_module
 from saga_store_pynamo import (
@@ -30,55 +28,24 @@ from saga_store_pynamo import (
     DynamoDBSagaStore,
     RetryPolicy,
     SagaAlreadyExistsError,
-    SagaModel,
     SagaStoreUnavailableError,
     SagaValidationError,
-    create_table,
 )
 from saga_store_pynamo._tokens import HISTORY
 from saga_store_pynamo.retry import is_retryable, may_have_landed
-from tests.conftest import CREDENTIALS, REGION
+from tests.conftest import store_behind
 from tests.ddb_proxy import DROP_RESPONSE, FAULTS, RESET, DynamoDBProxy, FaultInjector, error
+from tests.models import CounterSaga
 
 NAME = "CounterSaga"
-
-
-class CounterSaga(SagaModel):
-    """A saga whose every increment records its own operation id, to catch double steps."""
-
-    class Meta:
-        table_name = "sagas"
-        region = REGION
-
-    count = NumberAttribute(default=0)
-    ops = ListAttribute(of=UnicodeAttribute, default=list)
-    #: Who inserted it (the contended soak races inserts).
-    creator = UnicodeAttribute(null=True)
 
 
 FAST = RetryPolicy(max_attempts=6, base_delay=0.001, max_delay=0.01)
 
 
-@pytest.fixture
-def faulty(dynamodb_local_endpoint: str) -> Iterator[tuple[FaultInjector, DynamoDBProxy]]:
-    """DynamoDB Local behind a fault-injecting proxy (no faults until a test sets some)."""
-    injector = FaultInjector()
-    with DynamoDBProxy(dynamodb_local_endpoint, injector) as proxy:
-        yield injector, proxy
-
-
 def faulty_store(proxy: DynamoDBProxy, **options: Any) -> DynamoDBSagaStore[CounterSaga]:
     options.setdefault("retry", FAST)
-    store = DynamoDBSagaStore(
-        CounterSaga,
-        table_name=f"faults-{uuid.uuid4().hex[:10]}",
-        endpoint=proxy.endpoint,
-        region=REGION,
-        credentials=CREDENTIALS,
-        **options,
-    )
-    create_table(store)
-    return store
+    return store_behind(proxy, CounterSaga, **options)
 
 
 # -- the policy itself -------------------------------------------------------------------------
