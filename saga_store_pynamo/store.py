@@ -8,12 +8,10 @@ from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any, Generic
 
-from pynamodb.attributes import TTLAttribute, VersionAttribute
 from pynamodb.connection import Connection
 from typing_extensions import Self, TypeVar
 
 from . import _modify
-from ._codec import ModelCodec
 from ._connection import (
     CredentialsOption,
     StoreConnection,
@@ -26,12 +24,12 @@ from ._connection import (
 )
 from ._cursor import decode_cursor, encode_cursor
 from ._dispatch import DEFAULT_POLICY, ConditionFailed, dispatch
+from ._model_info import ADD_INCARNATION, FIXED_SETS, ModelInfo, model_info
 from ._modify import DEFAULT_BASE_DELAY, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_DELAY
 from ._size import ITEM_SIZE_LIMIT
 from ._tokens import (
     HISTORY,
     INCARNATION,
-    RESERVED_NAMES,
     TOKEN_RESERVE,
     incarnation_of,
     insert_landed,
@@ -62,118 +60,6 @@ MAX_TTL_DAYS = 36_500
 
 #: The index ``get_by_correlation_id`` queries.
 CORRELATION_INDEX = "correlationIndex"
-
-#: DynamoDB's limit on one expression string (an ``UpdateExpression``, a condition).
-MAX_EXPRESSION_BYTES = 4096
-
-# ``update``'s fixed clauses. The store's own placeholders are upper case; those of the
-# model's attributes are lower-case base 36 (``#0``..``#z``, ``#10``...), so they never meet.
-_FIXED_SETS = "SET #V=:W,#T=:T"
-_ADD_INCARNATION = "#I=:J"
-
-
-@dataclasses.dataclass(frozen=True)
-class _ModelInfo:
-    """What the store needs to know about a model class, computed once per class."""
-
-    hash_key: str  # DynamoDB attribute names
-    range_key: str
-    version: str
-    correlation_id: str
-    completed: str
-    ttl: str | None
-    codec: ModelCodec
-    # Per declared non-key attribute other than the version, in declaration order:
-    # (DynamoDB name, "#n", ":n", "#n=:n").
-    update_slots: tuple[tuple[str, str, str, str], ...]
-
-
-_model_info_cache: dict[type[SagaModel], _ModelInfo] = {}
-
-
-def _base36(number: int) -> str:
-    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
-    text = ""
-    while True:
-        number, digit = divmod(number, 36)
-        text = digits[digit] + text
-        if number == 0:
-            return text
-
-
-def _check_attribute_names(model: type[SagaModel], attributes: Mapping[str, Any]) -> None:
-    """Refuse a model that stores two fields, or a field and the store's own, under one name.
-
-    Such a value would be overwritten silently, or refused by DynamoDB with a message that
-    names no field.
-    """
-    builtin = {a.attr_name: name for name, a in SagaModel.get_attributes().items()}
-    seen: dict[str, str] = {}
-    for name, attribute in attributes.items():
-        stored_as = attribute.attr_name
-        if stored_as in RESERVED_NAMES:
-            raise SagaValidationError(
-                f"{model.__name__}.{name}",
-                f"is stored as {stored_as!r}, which the store reserves for its write tokens "
-                f"(reserved: {', '.join(sorted(RESERVED_NAMES))})",
-            )
-        owner = builtin.get(stored_as)
-        if owner is not None and owner != name:
-            raise SagaValidationError(
-                f"{model.__name__}.{name}",
-                f"is stored as {stored_as!r}, which is SagaModel.{owner}'s attribute; "
-                "choose another attr_name",
-            )
-        if stored_as in seen:
-            raise SagaValidationError(
-                f"{model.__name__}.{name}",
-                f"is stored as {stored_as!r}, as {model.__name__}.{seen[stored_as]} is",
-            )
-        seen[stored_as] = name
-
-
-def _model_info(model: type[SagaModel]) -> _ModelInfo:
-    info = _model_info_cache.get(model)
-    if info is None:
-        attributes = model.get_attributes()
-        _check_attribute_names(model, attributes)
-        version = [a.attr_name for a in attributes.values() if isinstance(a, VersionAttribute)]
-        ttl = [a.attr_name for a in attributes.values() if isinstance(a, TTLAttribute)]
-        if len(version) != 1:
-            raise SagaValidationError(
-                "model", f"{model.__name__} must have exactly one VersionAttribute (``version``)"
-            )
-        writable = [
-            a.attr_name
-            for a in attributes.values()
-            if not (a.is_hash_key or a.is_range_key or a.attr_name == version[0])
-        ]
-        slots = tuple(
-            (name, f"#{ref}", f":{ref}", f"#{ref}=:{ref}")
-            for name, ref in ((name, _base36(i)) for i, name in enumerate(writable))
-        )
-        # The longest UpdateExpression: every attribute SET (a REMOVE is shorter).
-        longest = len(f"{_FIXED_SETS},{_ADD_INCARNATION}") + sum(1 + len(s[3]) for s in slots)
-        if longest > MAX_EXPRESSION_BYTES:
-            raise SagaValidationError(
-                "model",
-                f"{model.__name__} declares {len(writable)} attributes: updating them all "
-                f"takes an UpdateExpression of {longest:,} bytes, over DynamoDB's "
-                f"{MAX_EXPRESSION_BYTES:,}-byte expression limit (about 500 attributes fit); "
-                "group fields into a MapAttribute",
-            )
-        info = _ModelInfo(
-            hash_key=attributes["saga_name"].attr_name,
-            range_key=attributes["saga_id"].attr_name,
-            version=version[0],
-            correlation_id=attributes["correlation_id"].attr_name,
-            completed=attributes["is_completed"].attr_name,
-            ttl=ttl[0] if ttl else None,
-            codec=ModelCodec(model, version[0]),
-            update_slots=slots,
-        )
-        _model_info_cache[model] = info
-    return info
 
 
 @dataclasses.dataclass(frozen=True)
@@ -265,7 +151,7 @@ class DynamoDBSagaStore(Generic[M]):
             self._models[name] = _check_model(f"models[{name!r}]", cls)
         every_model: list[type[SagaModel]] = [self._model, *self._models.values()]
         for each in every_model:
-            _model_info(each)  # fail now, not at the first request, on a broken model
+            model_info(each)  # fail now, not at the first request, on a broken model
 
         meta: Any = model.Meta
         self.table_name: str = check_table_name(
@@ -414,7 +300,7 @@ class DynamoDBSagaStore(Generic[M]):
         check_key("saga_name", saga_name, MAX_PARTITION_KEY_BYTES)
         check_key("saga_id", saga_id, MAX_SORT_KEY_BYTES)
         model = self.model_for(saga_name)
-        info = _model_info(model)
+        info = model_info(model)
         item = self._read_raw(info, saga_name, saga_id)
         return None if item is None else _load(info, item)  # type: ignore[return-value]
 
@@ -434,7 +320,7 @@ class DynamoDBSagaStore(Generic[M]):
         check_key("saga_name", saga_name, MAX_PARTITION_KEY_BYTES)
         check_key("correlation_id", correlation_id, MAX_SORT_KEY_BYTES)
         model = self.model_for(saga_name)
-        info = _model_info(model)
+        info = model_info(model)
         if self.unique_correlation:
             saga_id = correlation_saga_id(saga_name, correlation_id)
             item = self._read_raw(info, saga_name, saga_id)
@@ -482,7 +368,7 @@ class DynamoDBSagaStore(Generic[M]):
         check_key("saga_name", saga_name, MAX_PARTITION_KEY_BYTES)
         check_key("correlation_id", correlation_id, MAX_SORT_KEY_BYTES)
         model = self._check_state(saga_name, state)
-        info = _model_info(model)
+        info = model_info(model)
         new_id = self.saga_id_for(saga_name, correlation_id) or str(uuid.uuid4())
         if state.saga_id is not None:
             check_key("state.saga_id", state.saga_id, MAX_SORT_KEY_BYTES)
@@ -556,7 +442,7 @@ class DynamoDBSagaStore(Generic[M]):
         check_key("saga_name", saga_name, MAX_PARTITION_KEY_BYTES)
         expected_version = check_version("expected_version", expected_version)
         model = self._check_state(saga_name, state)
-        info = _model_info(model)
+        info = model_info(model)
         saga_id = check_key("state.saga_id", state.saga_id, MAX_SORT_KEY_BYTES)
         check_key("state.correlation_id", state.correlation_id, MAX_SORT_KEY_BYTES)
         if state.saga_name is not None and state.saga_name != saga_name:
@@ -591,7 +477,7 @@ class DynamoDBSagaStore(Generic[M]):
         tokens = {slot: token}
         names = {"#V": info.version, "#T": slot}
         values: dict[str, Any] = {":V": {"N": str(expected_version)}, ":T": {"S": token}}
-        sets = [_FIXED_SETS]
+        sets = [FIXED_SETS]
         if incarnation:
             # A stale copy of a deleted saga must not overwrite a saga inserted since under
             # the same id: versions restart at 0, incarnations never repeat.
@@ -606,7 +492,7 @@ class DynamoDBSagaStore(Generic[M]):
             names["#I"] = INCARNATION
             tokens[INCARNATION] = incarnation
             values[":J"] = {"S": incarnation}
-            sets.append(_ADD_INCARNATION)
+            sets.append(ADD_INCARNATION)
         else:
             condition = "#V=:V"  # built by hand: checked by version alone, as before
         item = self._build_item(state, prepare, info, new_version, tokens)
@@ -688,7 +574,7 @@ class DynamoDBSagaStore(Generic[M]):
         """
         check_key("saga_name", saga_name, MAX_PARTITION_KEY_BYTES)
         check_key("saga_id", saga_id, MAX_SORT_KEY_BYTES)
-        info = _model_info(self.model_for(saga_name))
+        info = model_info(self.model_for(saga_name))
         self._send(
             "DeleteItem",
             {
@@ -760,7 +646,7 @@ class DynamoDBSagaStore(Generic[M]):
                 "completed", f"must be True, False or None, got {completed!r}"
             )
         model = self.model_for(saga_name)
-        info = _model_info(model)
+        info = model_info(model)
         key_of = {info.hash_key: {"S": saga_name}, info.range_key: None}
         start = None if cursor is None else decode_cursor(cursor, key_of)
         request: dict[str, Any] = {
@@ -830,7 +716,7 @@ class DynamoDBSagaStore(Generic[M]):
         if not isinstance(before, datetime) or before.utcoffset() is None:
             raise SagaValidationError("before", "must be a timezone-aware datetime")
         model = self.model_for(saga_name)
-        info = _model_info(model)
+        info = model_info(model)
         matched = deleted = 0
         for state in self.iter_by_name(saga_name, completed=True, page_size=100):
             if state.updated_at is None or state.updated_at >= before:
@@ -898,7 +784,7 @@ class DynamoDBSagaStore(Generic[M]):
         self,
         state: SagaModel,
         prepare: Callable[[], None],
-        info: _ModelInfo,
+        info: ModelInfo,
         version: int,
         tokens: Mapping[str, str],
     ) -> dict[str, Any]:
@@ -933,7 +819,7 @@ class DynamoDBSagaStore(Generic[M]):
             raise SagaValidationError(f"state.{field}", f"cannot be stored: {exc}") from exc
 
     def _stored_item(
-        self, failure: ConditionFailed, info: _ModelInfo, saga_name: str, saga_id: str
+        self, failure: ConditionFailed, info: ModelInfo, saga_name: str, saga_id: str
     ) -> dict[str, Any] | None:
         """The stored item a failed conditional write met.
 
@@ -944,7 +830,7 @@ class DynamoDBSagaStore(Generic[M]):
             failure.item = self._read_raw(info, saga_name, saga_id)
         return failure.item
 
-    def _read_raw(self, info: _ModelInfo, saga_name: str, saga_id: str) -> dict[str, Any] | None:
+    def _read_raw(self, info: ModelInfo, saga_name: str, saga_id: str) -> dict[str, Any] | None:
         """The stored item, by one strongly consistent GetItem (None when there is none)."""
         response = self._send(
             "GetItem",
@@ -993,7 +879,7 @@ class DynamoDBSagaStore(Generic[M]):
             raise SagaValidationError(
                 "error", "is not a SagaStoreUnavailableError of an insert or update"
             )
-        info = _model_info(self.model_for(write.saga_name))
+        info = model_info(self.model_for(write.saga_name))
         item = self._read_raw(info, write.saga_name, write.saga_id)
         if item is None:
             return False
@@ -1002,14 +888,14 @@ class DynamoDBSagaStore(Generic[M]):
         return update_landed(item, write.version, write.token)
 
 
-def _load(info: _ModelInfo, item: dict[str, Any]) -> SagaModel:
+def _load(info: ModelInfo, item: dict[str, Any]) -> SagaModel:
     """The state stored as ``item``, knowing the incarnation it was loaded from."""
     state = info.codec.decode(item)
     set_incarnation(state, item)
     return state
 
 
-def _stored_version(item: Mapping[str, Any], info: _ModelInfo) -> int:
+def _stored_version(item: Mapping[str, Any], info: ModelInfo) -> int:
     """The version of a stored item for an error message; -1 when it has none or it is not
     a whole number (written by another tool)."""
     text = item.get(info.version, {}).get("N")
@@ -1019,7 +905,7 @@ def _stored_version(item: Mapping[str, Any], info: _ModelInfo) -> int:
         return -1
 
 
-def _add_completed_filter(request: dict[str, Any], info: _ModelInfo, completed: bool) -> None:
+def _add_completed_filter(request: dict[str, Any], info: ModelInfo, completed: bool) -> None:
     request["ExpressionAttributeNames"]["#c"] = info.completed
     request["ExpressionAttributeValues"][":t"] = {"BOOL": True}
     # A saga written without isCompleted (by another tool) counts as active.
