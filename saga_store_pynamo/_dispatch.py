@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Mapping
-from typing import Any, NoReturn
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.connection import Connection
@@ -23,11 +23,17 @@ from .errors import (
 )
 from .retry import RetryPolicy, is_retryable, may_have_landed
 
-__all__ = ["ConditionFailed", "dispatch"]
+if TYPE_CHECKING:
+    from ._transport import HttpTransport
+
+__all__ = ["ConditionFailed", "RequestObserver", "dispatch"]
 
 _log = logging.getLogger("saga_store_pynamo")
 DEFAULT_POLICY = RetryPolicy()
 _WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem"})
+
+#: Called with ``(operation, request)`` before each attempt is sent, whatever the transport.
+RequestObserver = Callable[[str, dict[str, Any]], None]
 
 
 class ConditionFailed(Exception):
@@ -53,9 +59,15 @@ def dispatch(
     operation: str,
     request: dict[str, Any],
     policy: RetryPolicy = DEFAULT_POLICY,
+    transport: HttpTransport | None = None,
+    observers: Sequence[RequestObserver] = (),
 ) -> dict[str, Any]:
     """Send one request with the connection's botocore client, retrying throttling, server
     errors and dropped connections as ``policy`` says.
+
+    With ``transport``, each attempt of an operation it ``handles`` goes through it instead
+    of the botocore client; the retry loop, and so write tokens, ``may_have_landed`` and
+    checksum retries, are the same for both. ``observers`` are called before each attempt.
 
     The request goes to ``connection.client`` as it is: unlike ``Connection.dispatch``, no
     ``ReturnConsumedCapacity`` is added (the store never reads it) and no request id is
@@ -70,12 +82,18 @@ def dispatch(
     landed = False  # whether any attempt so far may have been applied
     while True:
         attempt += 1
+        for observe in observers:
+            observe(operation, request)
         try:
-            # The property re-creates a client whose credentials came back empty.
-            client = checked_client(connection.client)
+            send: Callable[[str, dict[str, Any]], dict[str, Any]]
+            if transport is not None and transport.handles(operation):
+                send = transport.send
+            else:
+                # The property re-creates a client whose credentials came back empty.
+                send = checked_client(connection.client)._make_api_call
             if _signals_have_receivers():
-                return _send_with_signals(connection, client, table_name, operation, request)
-            response: dict[str, Any] = client._make_api_call(operation, request)
+                return _send_with_signals(connection, send, table_name, operation, request)
+            response: dict[str, Any] = send(operation, request)
             return response
         except ClientError as exc:
             error = exc.response.get("Error", {})
@@ -133,12 +151,16 @@ def _signals_have_receivers() -> bool:
 
 
 def _send_with_signals(
-    connection: Connection, client: Any, table_name: str, operation: str, request: dict[str, Any]
+    connection: Connection,
+    send: Callable[[str, dict[str, Any]], dict[str, Any]],
+    table_name: str,
+    operation: str,
+    request: dict[str, Any],
 ) -> dict[str, Any]:
     """One attempt between PynamoDB's two signals, as ``Connection.dispatch`` sends them."""
     request_id = uuid.uuid4()
     connection.send_pre_boto_callback(operation, request_id, table_name)  # type: ignore[no-untyped-call]
-    response: dict[str, Any] = client._make_api_call(operation, request)
+    response = send(operation, request)
     connection.send_post_boto_callback(operation, request_id, table_name)  # type: ignore[no-untyped-call]
     return response
 

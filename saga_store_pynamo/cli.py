@@ -21,7 +21,6 @@ from decimal import Decimal
 from typing import Any, NoReturn, TextIO
 
 from ._connection import configured_region
-from ._dispatch import dispatch
 from ._validation import MAX_PARTITION_KEY_BYTES, MAX_SORT_KEY_BYTES, check_key
 from .errors import SagaStoreError
 from .models import SagaModel
@@ -160,7 +159,7 @@ def _read_item(
         attributes["saga_id"].attr_name: {"S": saga_id},
     }
     request = {"TableName": store.table_name, "Key": key, "ConsistentRead": True}
-    response = dispatch(store.connection, store.table_name, "GetItem", request, store.retry)
+    response = store._dispatch("GetItem", request)
     item: dict[str, Any] | None = response.get("Item")
     return item
 

@@ -6,7 +6,7 @@ import dataclasses
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timedelta
-from typing import Any, Generic
+from typing import Any, Generic, Literal
 
 from pynamodb.connection import Connection
 from typing_extensions import Self, TypeVar
@@ -23,7 +23,7 @@ from ._connection import (
     to_credentials,
 )
 from ._cursor import decode_cursor, encode_cursor
-from ._dispatch import DEFAULT_POLICY, ConditionFailed, dispatch
+from ._dispatch import DEFAULT_POLICY, ConditionFailed, RequestObserver, dispatch
 from ._model_info import ADD_INCARNATION, FIXED_SETS, ModelInfo, model_info
 from ._modify import DEFAULT_BASE_DELAY, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_DELAY
 from ._size import ITEM_SIZE_LIMIT
@@ -38,6 +38,7 @@ from ._tokens import (
     slot_for,
     update_landed,
 )
+from ._transport import TRANSPORTS, HttpTransport
 from ._validation import MAX_PARTITION_KEY_BYTES, MAX_SORT_KEY_BYTES, check_key, check_version
 from .errors import (
     ConcurrencyError,
@@ -121,6 +122,11 @@ class DynamoDBSagaStore(Generic[M]):
         key is looked up in the ``correlationIndex`` GSI too, so sagas inserted before the
         option was turned on are still found (one more request, only on that path). Turn
         it off once no such sagas remain.
+    :param transport: ``"botocore"`` (the default) sends through the botocore client;
+        ``"http"`` (opt-in for now) sends GetItem, PutItem, UpdateItem, DeleteItem and Query
+        through the store's own SigV4-signed keep-alive HTTP pool, for less client CPU, with
+        the same retries and errors (see ``docs/configuration.md``, "Transports"). Not with
+        ``connection``.
     :raises SagaValidationError: on a conflicting or incomplete configuration. Nothing is
         sent to AWS until the first call.
     """
@@ -143,6 +149,7 @@ class DynamoDBSagaStore(Generic[M]):
         retry: RetryPolicy | None = None,
         unique_correlation: bool = False,
         correlation_fallback: bool = True,
+        transport: Literal["botocore", "http"] = "botocore",
     ) -> None:
         self._model: type[M] = _check_model("model", model)  # type: ignore[assignment]
         self._models: dict[str, type[SagaModel]] = {}
@@ -175,6 +182,20 @@ class DynamoDBSagaStore(Generic[M]):
         self.unique_correlation = bool(unique_correlation)
         self.correlation_fallback = bool(correlation_fallback)
         self._ttl_delta = None if ttl_days is None else timedelta(days=ttl_days)
+        if not isinstance(transport, str) or transport not in TRANSPORTS:
+            raise SagaValidationError(
+                "transport", f"must be one of {', '.join(map(repr, TRANSPORTS))}, got {transport!r}"
+            )
+        if transport == "http" and connection is not None:
+            raise SagaValidationError(
+                "transport",
+                "transport='http' cannot send through a passed connection (a botocore client, "
+                "with its own settings): leave transport='botocore' or pass the options instead",
+            )
+        self.transport: str = transport
+        #: Called with (operation, request) before each attempt the store sends.
+        self._request_observers: tuple[RequestObserver, ...] = ()
+        self._http: HttpTransport | None = None
 
         connection_options = {
             "region": region,
@@ -249,6 +270,8 @@ class DynamoDBSagaStore(Generic[M]):
                 max_pool_connections=_pick(max_pool_connections, meta, "max_pool_connections"),
             )
             self._owns_connection = True
+            if transport == "http":
+                self._http = HttpTransport(self.connection)
 
     # -- configuration ---------------------------------------------------------------------
 
@@ -282,6 +305,8 @@ class DynamoDBSagaStore(Generic[M]):
         """Close the HTTP connections of a connection the store created (not a passed one)."""
         if self._owns_connection and isinstance(self.connection, StoreConnection):
             self.connection.close()
+        if self._http is not None:
+            self._http.close()
 
     def __enter__(self) -> Self:
         return self
@@ -858,11 +883,30 @@ class DynamoDBSagaStore(Generic[M]):
         was, so that ``write_landed()`` can tell later whether it was applied.
         """
         try:
-            return dispatch(self.connection, self.table_name, operation, request, self.retry)
+            return self._dispatch(operation, request)
         except SagaStoreUnavailableError as exc:
             if write is not None and exc.may_have_landed:
                 exc.write = UnresolvedWrite(saga_name or "", saga_id or "", *write)
             raise
+
+    def _dispatch(self, operation: str, request: dict[str, Any]) -> dict[str, Any]:
+        """``dispatch`` with the store's retry policy, transport and request observers."""
+        return dispatch(
+            self.connection,
+            self.table_name,
+            operation,
+            request,
+            self.retry,
+            self._http,
+            self._request_observers,
+        )
+
+    def _observe_requests(self, observer: RequestObserver) -> None:
+        """Call ``observer(operation, request)`` before each attempt the store sends, on
+        either transport (once, however many times it is added)."""
+        if observer not in self._request_observers:
+            # Replaced, never mutated: a sending thread sees the old tuple or the new one.
+            self._request_observers = (*self._request_observers, observer)
 
     def write_landed(self, error: SagaStoreUnavailableError) -> bool:
         """Whether the insert or update that raised ``error`` was applied after all.

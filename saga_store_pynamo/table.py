@@ -161,6 +161,8 @@ def create_table(
     )
 
     def send(operation: str, body: dict[str, Any]) -> dict[str, Any]:
+        if isinstance(target, DynamoDBSagaStore):  # its transport and request observers
+            return target._dispatch(operation, body)
         return dispatch(connection, table_name, operation, body, policy)
 
     created = False

@@ -313,7 +313,9 @@ def saga_store_factory(request: pytest.FixtureRequest) -> Iterator[SagaStoreFact
 class RequestRecorder:
     """Records the DynamoDB requests stores send: one entry per API call.
 
-    ``attach(store)`` hooks the store's botocore client (``before-parameter-build.dynamodb``).
+    ``attach(store)`` hooks the store's own send point, so the requests of either transport
+    (``transport="botocore"`` or ``"http"``) are recorded, each attempt of a retried request
+    included.
     """
 
     def __init__(self) -> None:
@@ -327,17 +329,13 @@ class RequestRecorder:
 
     def attach(self, store: DynamoDBSagaStore[Any]) -> None:
         """Record every request ``store`` sends from now on (attaching twice records once)."""
-        store.connection.client.meta.events.register(
-            "before-parameter-build.dynamodb",
-            self._record,
-            unique_id=f"saga-store-request-recorder-{id(self)}",
-        )
+        store._observe_requests(self._record)
 
-    def _record(self, model: Any, params: dict[str, Any], **_: Any) -> None:
+    def _record(self, operation: str, params: dict[str, Any]) -> None:
         with self._lock:
             if not self._paused:
-                self.operations.append(model.name)
-                self.requests.append((model.name, params))
+                self.operations.append(operation)
+                self.requests.append((operation, params))
 
     def take(self) -> list[str]:
         """The operations recorded since the last take; clears ``operations`` and ``requests``."""
