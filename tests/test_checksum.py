@@ -51,17 +51,23 @@ def test_a_checksum_error_is_retried_and_may_have_landed() -> None:
     assert may_have_landed(error)  # the request reached DynamoDB
 
 
-def corrupted_store(proxy: DynamoDBProxy) -> DynamoDBSagaStore[OrderSaga]:
-    return store_behind(proxy, OrderSaga, retry=FAST)
+@pytest.fixture(params=["botocore", "http"])
+def transport(request: pytest.FixtureRequest) -> str:
+    """Each transport in turn: both check every answer."""
+    return str(request.param)
+
+
+def corrupted_store(proxy: DynamoDBProxy, transport: str) -> DynamoDBSagaStore[OrderSaga]:
+    return store_behind(proxy, OrderSaga, retry=FAST, transport=transport)
 
 
 @pytest.mark.ddblocal
 @pytest.mark.parametrize("corruption", [CORRUPT_BODY, CORRUPT_CRC32])
 def test_a_corrupted_read_is_retried_never_returned(
-    faulty: tuple[FaultInjector, DynamoDBProxy], corruption: str
+    faulty: tuple[FaultInjector, DynamoDBProxy], corruption: str, transport: str
 ) -> None:
     injector, proxy = faulty
-    store = corrupted_store(proxy)
+    store = corrupted_store(proxy, transport)
     state = OrderSaga(order_id="order-77", status="paid", note="x" * 200, items=["a", "b"])
     store.insert(NAME, "order-77", state)
 
@@ -77,10 +83,10 @@ def test_a_corrupted_read_is_retried_never_returned(
 @pytest.mark.ddblocal
 @pytest.mark.parametrize("corruption", [CORRUPT_BODY, CORRUPT_CRC32])
 def test_a_write_whose_answer_was_corrupted_is_recognised_by_its_token(
-    faulty: tuple[FaultInjector, DynamoDBProxy], corruption: str
+    faulty: tuple[FaultInjector, DynamoDBProxy], corruption: str, transport: str
 ) -> None:
     injector, proxy = faulty
-    store = corrupted_store(proxy)
+    store = corrupted_store(proxy, transport)
     state = OrderSaga(order_id="order-78")
     injector.queue("PutItem", corruption)
     store.insert(NAME, "order-78", state)  # applied; the retry finds its own incarnation
@@ -96,10 +102,10 @@ def test_a_write_whose_answer_was_corrupted_is_recognised_by_its_token(
 
 @pytest.mark.ddblocal
 def test_every_answer_corrupted_gives_up_saying_whether_a_write_may_have_landed(
-    faulty: tuple[FaultInjector, DynamoDBProxy],
+    faulty: tuple[FaultInjector, DynamoDBProxy], transport: str
 ) -> None:
     injector, proxy = faulty
-    store = corrupted_store(proxy)
+    store = corrupted_store(proxy, transport)
     state = OrderSaga(order_id="order-79")
     store.insert(NAME, "order-79", state)
 

@@ -444,8 +444,9 @@ class Rig:
     others: Others
 
 
-@pytest.fixture
-def rig(dynamodb_local_endpoint: str) -> Iterator[Rig]:
+@pytest.fixture(params=["botocore", "http"])
+def rig(dynamodb_local_endpoint: str, request: pytest.FixtureRequest) -> Iterator[Rig]:
+    """The faulty store sends through each transport in turn."""
     injector = FaultInjector()
     others = Others()
     table = f"integrity-{uuid.uuid4().hex[:10]}"
@@ -457,6 +458,7 @@ def rig(dynamodb_local_endpoint: str) -> Iterator[Rig]:
             region=REGION,
             credentials=CREDENTIALS,
             retry=RetryPolicy(max_attempts=4, base_delay=0, on_retry=others.on_retry),
+            transport=request.param,
         )
         direct = DynamoDBSagaStore(
             CounterSaga,

@@ -59,6 +59,24 @@ class TestOrderSagaContractWithOptions(TestOrderSagaContract):
     }
 
 
+class TestOrderSagaContractOverHttp(TestOrderSagaContract):
+    """The same contract through the store's own transport (DynamoDB Local only: under
+    moto's mock the store sends through botocore)."""
+
+    backends = ("dynamodb-local",)
+    store_options: ClassVar[dict[str, Any]] = {"transport": "http"}
+
+
+class TestOrderSagaContractWithOptionsOverHttp(TestOrderSagaContract):
+    """The options that change what a call sends, through the store's own transport."""
+
+    backends = ("dynamodb-local",)
+    store_options: ClassVar[dict[str, Any]] = {
+        **TestOrderSagaContractWithOptions.store_options,
+        "transport": "http",
+    }
+
+
 def raw_item(
     backend: Backend, store: DynamoDBSagaStore[Any], saga_id: str, name: str = NAME
 ) -> Any:
