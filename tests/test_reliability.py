@@ -269,9 +269,13 @@ SOAK_INCREMENTS = int(os.environ.get("SOAK_INCREMENTS", "25"))
 SOAK_FAULT_RATE = float(os.environ.get("SOAK_FAULT_RATE", "0.2"))
 
 
+TRANSPORTS = pytest.mark.parametrize("transport", ["botocore", "http"])
+
+
 @pytest.mark.ddblocal
+@TRANSPORTS
 def test_soak_under_faults_loses_and_doubles_nothing(
-    faulty: tuple[FaultInjector, DynamoDBProxy], monkeypatch: pytest.MonkeyPatch
+    faulty: tuple[FaultInjector, DynamoDBProxy], monkeypatch: pytest.MonkeyPatch, transport: str
 ) -> None:
     injector, proxy = faulty
     retried: Counter[str] = Counter()
@@ -285,6 +289,7 @@ def test_soak_under_faults_loses_and_doubles_nothing(
         proxy,
         retry=RetryPolicy(max_attempts=12, base_delay=0.001, max_delay=0.02, on_retry=count_retry),
         max_pool_connections=SOAK_THREADS,
+        transport=transport,
     )
     recognised = Recognitions(monkeypatch)
     injector.rate = SOAK_FAULT_RATE
@@ -349,6 +354,7 @@ def test_soak_under_faults_loses_and_doubles_nothing(
         assert state.count == len(state.ops)
     sagas = store.find_by_name(NAME, limit=1000).items
     report = {
+        "transport": transport,
         "threads": SOAK_THREADS,
         "sagas": SOAK_SAGAS,
         "increments_per_saga_per_thread": SOAK_INCREMENTS,
@@ -421,8 +427,9 @@ CONTENDED_POLICY: dict[str, Any] = {
 
 
 @pytest.mark.ddblocal
+@TRANSPORTS
 def test_contended_soak_recognises_own_writes_among_other_writers(
-    faulty: tuple[FaultInjector, DynamoDBProxy], monkeypatch: pytest.MonkeyPatch
+    faulty: tuple[FaultInjector, DynamoDBProxy], monkeypatch: pytest.MonkeyPatch, transport: str
 ) -> None:
     injector, proxy = faulty
     injector.kinds = CONTENDED_KINDS
@@ -446,6 +453,7 @@ def test_contended_soak_recognises_own_writes_among_other_writers(
         retry=RetryPolicy(**CONTENDED_POLICY, on_retry=lambda op, n, e: count(op, retried)),
         unique_correlation=True,
         max_pool_connections=CONTENDED_THREADS,
+        transport=transport,
     )
     recognised = Recognitions(monkeypatch)
     sagas = {
@@ -585,6 +593,7 @@ def test_contended_soak_recognises_own_writes_among_other_writers(
 
     writes = CONTENDED_ROUNDS * CONTENDED_SAGAS * (1 + CONTENDED_THREADS * CONTENDED_INCREMENTS)
     report = {
+        "transport": transport,
         "threads": CONTENDED_THREADS,
         "sagas_per_round": CONTENDED_SAGAS,
         "rounds": CONTENDED_ROUNDS,
