@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import uuid
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from pynamodb.attributes import ListAttribute, NumberAttribute, UnicodeAttribute
 
@@ -18,6 +18,8 @@ __all__ = [
     "OPERATIONS",
     "REGION",
     "SAGA_NAME",
+    "STORES",
+    "STORE_HTTP",
     "BenchSaga",
     "BenchmarkError",
     "RequestCounter",
@@ -37,6 +39,10 @@ SAGA_NAME = "BenchSaga"
 #: ``expected_version``: the request fails its condition and the store raises ConcurrencyError.
 #: The name of the second raw botocore client, the A/A control (``BotocoreControlDriver``).
 CONTROL = "botocore-2"
+#: The name of the store built with ``transport="http"`` (``StoreHttpDriver``).
+STORE_HTTP = "store-http"
+#: The clients under test: the store on each transport. Every other client is a baseline.
+STORES = ("store", STORE_HTTP)
 
 OPERATIONS = (
     "insert",
@@ -93,7 +99,10 @@ def large_state(index: int) -> BenchSaga:
 
 
 def bench_store(
-    table_name: str, endpoint: str | None, ttl_days: float | None = 30
+    table_name: str,
+    endpoint: str | None,
+    ttl_days: float | None = 30,
+    transport: Literal["botocore", "http"] = "botocore",
 ) -> DynamoDBSagaStore[BenchSaga]:
     """A ``BenchSaga`` store on ``endpoint`` with the benchmark's region and credentials."""
     return DynamoDBSagaStore(
@@ -103,6 +112,7 @@ def bench_store(
         endpoint=endpoint,
         credentials=CREDENTIALS,
         ttl_days=ttl_days,
+        transport=transport,
     )
 
 
@@ -112,9 +122,10 @@ def new_id() -> str:
 
 
 class RequestCounter:
-    """Counts HTTP requests a botocore client sends (attach to ``before-send.dynamodb``).
+    """Counts HTTP requests a botocore client sends (attach to ``before-send.dynamodb``),
+    or a store sends on either transport (``attach_store``: the store's request observer).
 
-    ``before-send`` fires once per attempt, so botocore's own retries are counted too.
+    Both fire once per attempt, so retries are counted too.
     """
 
     def __init__(self) -> None:
@@ -125,7 +136,11 @@ class RequestCounter:
         """Register on ``client``'s event system."""
         client.meta.events.register("before-send.dynamodb", self)
 
-    def __call__(self, **_: Any) -> None:
+    def attach_store(self, store: DynamoDBSagaStore[Any]) -> None:
+        """Count every attempt ``store`` sends, whatever its transport."""
+        store._observe_requests(self)
+
+    def __call__(self, *_: Any, **__: Any) -> None:
         with self._lock:
             self.count += 1
 

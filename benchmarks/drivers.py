@@ -1,4 +1,4 @@
-"""The three clients measured side by side: the store, raw botocore and pydynox.
+"""The clients measured side by side: the store on each transport, raw botocore, pydynox.
 
 Each driver turns an operation into a list of ready inputs (built untimed) and a function
 that sends one call for one input (timed). The baselines send the very requests the store
@@ -23,9 +23,11 @@ from .common import (
     CREDENTIALS,
     REGION,
     SAGA_NAME,
+    STORE_HTTP,
     BenchmarkError,
     BenchSaga,
     RequestCounter,
+    bench_store,
     new_id,
     small_state,
     substitute,
@@ -37,6 +39,7 @@ __all__ = [
     "Driver",
     "PydynoxDriver",
     "StoreDriver",
+    "StoreHttpDriver",
     "pydynox_version",
 ]
 
@@ -68,6 +71,9 @@ class Driver(abc.ABC):
     @abc.abstractmethod
     def close(self) -> None:
         """Release connections."""
+
+    def verify(self) -> None:  # noqa: B027 - optional: most clients have nothing to check
+        """Raise BenchmarkError if the calls so far did not go the way this client claims."""
 
 
 class StoreDriver(Driver):
@@ -156,6 +162,34 @@ class StoreDriver(Driver):
 
     def close(self) -> None:
         """Nothing to do: the fixture closes the store."""
+
+
+class StoreHttpDriver(StoreDriver):
+    """The same store built with ``transport="http"``: its own signer, codec and pool.
+
+    A second store on the fixture's table; its requests are counted at the store's own send
+    point (the botocore client's events do not see them), and ``verify`` fails the run if any
+    item call went through botocore instead (the fallback is for moto's in-process mock only).
+    """
+
+    name = STORE_HTTP
+
+    def __init__(self, fixture: Fixture) -> None:
+        Driver.__init__(self, fixture)
+        self.store = bench_store(fixture.table_name, fixture.backend.endpoint, transport="http")
+        self.counter = RequestCounter()
+        self.counter.attach_store(self.store)
+        self.via_botocore = RequestCounter()
+        self.via_botocore.attach(self.store.connection.client)
+
+    def verify(self) -> None:
+        sent = self.via_botocore.take()
+        if sent:
+            raise BenchmarkError(f"{self.name}: {sent} request(s) went through botocore")
+
+    def close(self) -> None:
+        """Close the store's connections."""
+        self.store.close()
 
 
 class _TemplateDriver(Driver):

@@ -217,4 +217,6 @@ def measure_backend(
                             "per call"
                         )
                     results.samples.setdefault((op, driver.name, threads), []).append(sample)
+        for driver in active:
+            driver.verify()
     return results

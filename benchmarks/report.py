@@ -14,7 +14,7 @@ from pathlib import Path
 from saga_store_pynamo._dynamodb_local import DEFAULT_VERSION as DYNAMODB_LOCAL_NPM_VERSION
 
 from .capacity import UPDATES, Lifecycle, Step
-from .common import CONTROL, OPERATIONS
+from .common import CONTROL, OPERATIONS, STORE_HTTP, STORES
 from .measure import Results, Settings
 from .profiling import CATEGORIES, Profile
 
@@ -35,6 +35,11 @@ END = "<!-- END GENERATED -->"
 #: Targets of the issue: requests per call, CPU against botocore, 8-thread throughput.
 CPU_TARGET = 1.5
 THROUGHPUT_TARGET = 0.9
+#: Issue 12's sync targets for the store on ``transport="http"``: CPU per call against
+#: pydynox and botocore, and 8-thread calls/s against botocore (judged with the A/A error).
+HTTP_CPU_VS_PYDYNOX = 1.0
+HTTP_CPU_VS_BOTOCORE = 0.35
+HTTP_THROUGHPUT = 1.0
 
 
 @dataclasses.dataclass
@@ -125,7 +130,9 @@ def _backend_section(run: Run, key: str) -> list[str]:
     results = run.results[key]
     settings = run.settings[key]
     clients = results.clients
-    others = [c for c in clients if c not in ("store", CONTROL)]
+    stores = [c for c in clients if c in STORES]
+    others = [c for c in clients if c not in (*STORES, CONTROL)]
+    pairs = [(s, o) for s in stores for o in others]
     control = CONTROL in clients
     cpu_what = "client + server CPU" if run.in_process[key] else "client CPU"
     lines = [f"### {run.titles[key]}", ""]
@@ -144,6 +151,13 @@ def _backend_section(run: Run, key: str) -> list[str]:
             "closes the connection after every response, so every call opens a new TCP "
             "connection."
         )
+    if STORE_HTTP in clients:
+        lines += [
+            "",
+            f"`store` is the store on its default transport (botocore); `{STORE_HTTP}` is the "
+            'same store built with `transport="http"` (its own SigV4 signer, JSON wire codec '
+            "and keep-alive `http.client` pool), on the same table, measured in the same rounds.",
+        ]
     if control:
         lines += [
             "",
@@ -156,7 +170,7 @@ def _backend_section(run: Run, key: str) -> list[str]:
     header = ["call"]
     header += [f"requests/call {c}" for c in clients]
     header += [f"{cpu_what} µs/call {c}" for c in clients]
-    header += [f"store/{c}" for c in others]
+    header += [f"{s}/{o}" for s, o in pairs]
     header += [f"{CONTROL}/botocore (A/A)"] if control else []
     rows = []
     for op in OPERATIONS:
@@ -165,8 +179,8 @@ def _backend_section(run: Run, key: str) -> list[str]:
             row.append(_cell(results, op, c, _requests(results.requests_per_call(op, c))))
         for c in clients:
             row.append(_cell(results, op, c, _number(results.cpu_us(op, c))))
-        for c in others:
-            row.append(_cell(results, op, c, _ratio(results.ratios(op, "store", c, "cpu"))))
+        for s, o in pairs:
+            row.append(_cell(results, op, o, _ratio(results.ratios(op, s, o, "cpu"))))
         if control:
             row.append(_ratio(results.ratios(op, CONTROL, "botocore", "cpu")))
         rows.append(row)
@@ -182,15 +196,15 @@ def _backend_section(run: Run, key: str) -> list[str]:
     lines.append("")
     for threads, metric in ((1, "rate1"), (results.threads, "rateN")):
         lines += [f"#### Calls per second, {threads} thread{'s' if threads > 1 else ''}", ""]
-        header = ["call"] + list(clients) + [f"store/{c}" for c in others]
+        header = ["call"] + list(clients) + [f"{s}/{o}" for s, o in pairs]
         header += [f"{CONTROL}/botocore (A/A)"] if control else []
         rows = []
         for op in OPERATIONS:
             row = [f"`{op}`"]
             for c in clients:
                 row.append(_cell(results, op, c, _number(results.rate(op, c, threads))))
-            for c in others:
-                row.append(_cell(results, op, c, _ratio(results.ratios(op, "store", c, metric))))
+            for s, o in pairs:
+                row.append(_cell(results, op, o, _ratio(results.ratios(op, s, o, metric))))
             if control:
                 row.append(_ratio(results.ratios(op, CONTROL, "botocore", metric)))
             rows.append(row)
@@ -205,6 +219,9 @@ def _offline_section(run: Run) -> list[str]:
     assert settings is not None
     lines = [
         "### Client CPU without the network (HTTP send answered from memory)",
+        "",
+        f"The store on its botocore transport only (`{STORE_HTTP}` does not send through "
+        "botocore, so this harness cannot answer it from memory).",
         "",
         "The same calls with botocore's HTTP send replaced by a `before-send` handler that "
         f"returns the response {run.offline_source} gave the same request: serialization, "
@@ -235,13 +252,18 @@ def targets(run: Run) -> list[tuple[str, str, str]]:
     """(target, what was measured, met?) for each target of the issue."""
     rows: list[tuple[str, str, str]] = []
     measured = []
+    stores: list[str] = []
     for key, results in run.results.items():
-        for op in OPERATIONS:
-            measured.append((key, op, results.requests_per_call(op, "store")))
+        for store in (c for c in results.clients if c in STORES):
+            stores += [] if store in stores else [store]
+            for op in OPERATIONS:
+                measured.append((key, f"{store} {op}", results.requests_per_call(op, store)))
     bad = [(k, op, v) for k, op, v in measured if v != 1]
     if measured:
         text = (
-            f"exactly 1 for all {len(OPERATIONS)} calls on "
+            f"exactly 1 for all {len(OPERATIONS)} calls of "
+            + " and ".join(f"`{s}`" for s in stores)
+            + " on "
             + ", ".join(run.titles[k] for k in run.results)
             if not bad
             else "; ".join(f"{run.titles[k]} {op}: {_requests(v)}" for k, op, v in bad)
@@ -289,6 +311,133 @@ def targets(run: Run) -> list[tuple[str, str, str]]:
             "call (DynamoDB Local)",
             measured_rate,
             _yes(not missed),
+        )
+    )
+    if STORE_HTTP in local.clients:
+        rows += _http_targets(local)
+    return rows
+
+
+def _median_ratios(results: Results, client: str, other: str, metric: str) -> dict[str, float]:
+    """Per call, the median per-round ratio ``client / other`` (calls either lacks left out)."""
+    medians = {}
+    for op in OPERATIONS:
+        values = results.ratios(op, client, other, metric)
+        if values:
+            medians[op] = statistics.median(values)
+    return medians
+
+
+def _span(medians: dict[str, float], worst: str) -> str:
+    return f"from {min(medians.values()):.2f}x to {max(medians.values()):.2f}x (worst: `{worst}`)"
+
+
+def _http_targets(local: Results) -> list[tuple[str, str, str]]:
+    """Issue 12's sync targets for the store on ``transport="http"`` (DynamoDB Local)."""
+    rows: list[tuple[str, str, str]] = []
+    http = f"`{STORE_HTTP}`"
+    cpu_aa = _median_ratios(local, CONTROL, "botocore", "cpu") if CONTROL in local.clients else {}
+    aa_cpu_text = (
+        f"; A/A control CPU `{CONTROL}/botocore`: {min(cpu_aa.values()):.2f}x to "
+        f"{max(cpu_aa.values()):.2f}x"
+        if cpu_aa
+        else ""
+    )
+    if "pydynox" in local.clients:
+        cpu = _median_ratios(local, STORE_HTTP, "pydynox", "cpu")
+        if cpu:
+            worst = max(cpu, key=lambda op: cpu[op])
+            missed = [op for op in cpu if cpu[op] > HTTP_CPU_VS_PYDYNOX]
+            rows.append(
+                (
+                    f"issue 12 (sync): {http} client CPU per call ≤ {HTTP_CPU_VS_PYDYNOX}x "
+                    "pydynox, every call (DynamoDB Local)",
+                    _span(cpu, worst)
+                    + (f"; above target: {', '.join(f'`{op}`' for op in missed)}" if missed else "")
+                    + (
+                        f"; pydynox could not send {len(OPERATIONS) - len(cpu)} call(s)"
+                        if len(cpu) < len(OPERATIONS)
+                        else ""
+                    ),
+                    _yes(not missed),
+                )
+            )
+    else:
+        rows.append(
+            (
+                f"issue 12 (sync): {http} client CPU per call ≤ {HTTP_CPU_VS_PYDYNOX}x pydynox",
+                "not measured (pydynox is not installed)",
+                "-",
+            )
+        )
+    cpu = _median_ratios(local, STORE_HTTP, "botocore", "cpu")
+    worst = max(cpu, key=lambda op: cpu[op])
+    missed = [op for op in cpu if cpu[op] > HTTP_CPU_VS_BOTOCORE]
+    rows.append(
+        (
+            f"issue 12 (sync): {http} client CPU per call ≤ {HTTP_CPU_VS_BOTOCORE}x raw botocore, "
+            "every call (DynamoDB Local)",
+            _span(cpu, worst)
+            + (f"; above target: {', '.join(f'`{op}`' for op in missed)}" if missed else "")
+            + aa_cpu_text,
+            _yes(not missed),
+        )
+    )
+    rate = _median_ratios(local, STORE_HTTP, "botocore", "rateN")
+    worst = min(rate, key=lambda op: rate[op])
+    same = _median_ratios(local, CONTROL, "botocore", "rateN") if CONTROL in local.clients else {}
+    # The benchmark's error: how far identical clients' medians strayed from 1, worst call.
+    error = max((abs(v - 1) for v in same.values()), default=0.0)
+    below = [op for op in rate if rate[op] < HTTP_THROUGHPUT]
+    unresolved = [op for op in below if rate[op] >= HTTP_THROUGHPUT - error]
+    missed = [op for op in below if op not in unresolved]
+    text = _span(rate, worst)
+    if same:
+        text += (
+            f". A/A control `{CONTROL}/botocore`: {min(same.values()):.2f}x to "
+            f"{max(same.values()):.2f}x, an error of ±{error:.2f}"
+        )
+    if unresolved:
+        text += "; below 1.0x but within that error: " + ", ".join(
+            f"`{op}` {rate[op]:.2f}x" for op in unresolved
+        )
+    if missed:
+        text += "; below by more than that error: " + ", ".join(
+            f"`{op}` {rate[op]:.2f}x" for op in missed
+        )
+    if "pydynox" in local.clients:
+        beside = _median_ratios(local, STORE_HTTP, "pydynox", "rateN")
+        if beside:
+            text += (
+                f"; beside pydynox, {http}/pydynox: {min(beside.values()):.2f}x to "
+                f"{max(beside.values()):.2f}x"
+            )
+    if missed:
+        met = "**no**"
+    elif unresolved:
+        met = "not resolved (within the A/A error)"
+    else:
+        met = "yes"
+    rows.append(
+        (
+            f"issue 12 (sync): {http} calls/s with {local.threads} threads sharing one store ≥ "
+            f"{HTTP_THROUGHPUT}x raw botocore, every call (DynamoDB Local)",
+            text,
+            met,
+        )
+    )
+    rows.append(
+        (
+            "issue 12 (asyncio, 64 coroutines): CPU per call ≤ 1.0x pydynox async, calls/s ≥ 1.0x",
+            "not measured: the store has no asyncio http transport yet",
+            "-",
+        )
+    )
+    rows.append(
+        (
+            "issue 12: with TLS (loopback TLS proxy), store vs botocore",
+            "not measured by this benchmark (plain HTTP only)",
+            "-",
         )
     )
     return rows
@@ -375,10 +524,10 @@ def _profile_section(profiles: dict[tuple[str, str], Profile], top: int = 12) ->
     lines += [*_table(header, rows), ""]
     for key in columns:
         client, op = key
-        if client != "store":
+        if client not in STORES:
             continue
         profile = profiles[key]
-        lines += [f"Top functions by self time, store `{op}`:", ""]
+        lines += [f"Top functions by self time, {client} `{op}`:", ""]
         ranked = sorted(profile.functions.items(), key=lambda item: -item[1])[:top]
         lines += _table(
             ["function", "self", "µs/call"],
@@ -433,7 +582,8 @@ def render(run: Run, with_plot_link: bool = True) -> str:
     if run.profiles:
         lines += _profile_section(run.profiles)
     if with_plot_link and run.plot_link:
-        lines += [f"![client CPU per call, store vs botocore vs pydynox]({run.plot_link})", ""]
+        alt = "client CPU per call, store (botocore and http transports) vs botocore vs pydynox"
+        lines += [f"![{alt}]({run.plot_link})", ""]
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -481,7 +631,13 @@ def plot_cpu(run: Run, path: Path) -> None:
     figure, axes = plt.subplots(
         len(keys), 1, figsize=(10, 4.2 * len(keys)), squeeze=False, constrained_layout=True
     )
-    colors = {"store": "#1f77b4", "botocore": "#7f7f7f", CONTROL: "#c7c7c7", "pydynox": "#ff7f0e"}
+    colors = {
+        "store": "#1f77b4",
+        STORE_HTTP: "#2ca02c",
+        "botocore": "#7f7f7f",
+        CONTROL: "#c7c7c7",
+        "pydynox": "#ff7f0e",
+    }
     for axis, key in zip(axes[:, 0], keys, strict=True):
         results = run.results[key]
         clients = results.clients

@@ -39,13 +39,14 @@ from .backends import (
     setup_fixture,
 )
 from .capacity import Lifecycle, measure_lifecycle
-from .common import BenchmarkError, large_state, small_state
+from .common import STORES, BenchmarkError, large_state, small_state
 from .drivers import (
     BotocoreControlDriver,
     BotocoreDriver,
     Driver,
     PydynoxDriver,
     StoreDriver,
+    StoreHttpDriver,
     pydynox_version,
 )
 from .measure import Settings, measure_backend, run_serial
@@ -98,9 +99,10 @@ def _offline_settings(args: argparse.Namespace) -> Settings:
 
 
 def _profiles(drivers: list[Driver], calls: int) -> dict[tuple[str, str], Profile]:
-    """Profile the store and raw botocore on update and get_by_id, interleaved."""
+    """Profile the store (each transport) and raw botocore on update and get_by_id,
+    interleaved."""
     profiles: dict[tuple[str, str], Profile] = {}
-    chosen = [d for d in drivers if d.name in ("store", "botocore")]
+    chosen = [d for d in drivers if d.name in (*STORES, "botocore")]
     for op in ("update", "get_by_id"):
         _log(f"  profiling {op}")
         subjects = {}
@@ -116,9 +118,13 @@ def _profiles(drivers: list[Driver], calls: int) -> dict[tuple[str, str], Profil
 
 @contextlib.contextmanager
 def _drivers(fixture: Fixture, control: bool) -> Iterator[list[Driver]]:
-    """The store, raw botocore, with ``control`` a second raw botocore client (the A/A
-    control), and (when installed) pydynox on ``fixture``; closed after."""
-    drivers: list[Driver] = [StoreDriver(fixture), BotocoreDriver(fixture)]
+    """The store on each transport, raw botocore, with ``control`` a second raw botocore
+    client (the A/A control), and (when installed) pydynox on ``fixture``; closed after."""
+    drivers: list[Driver] = [
+        StoreDriver(fixture),
+        StoreHttpDriver(fixture),
+        BotocoreDriver(fixture),
+    ]
     if control:
         drivers.append(BotocoreControlDriver(fixture))
     if pydynox_version() is not None:
@@ -134,8 +140,9 @@ def _parser() -> argparse.ArgumentParser:
     """The command line."""
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.run",
-        description="Per-call requests, client CPU and throughput of the saga store beside "
-        "raw botocore and pydynox, on DynamoDB Local and an in-process moto server.",
+        description="Per-call requests, client CPU and throughput of the saga store (botocore "
+        "and http transports) beside raw botocore and pydynox, on DynamoDB Local and an "
+        "in-process moto server.",
     )
     parser.add_argument(
         "--quick",
