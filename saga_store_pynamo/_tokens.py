@@ -41,6 +41,7 @@ __all__ = [
     "new_token",
     "set_incarnation",
     "slot_for",
+    "stored_incarnation",
     "update_landed",
 ]
 
@@ -99,9 +100,14 @@ def set_incarnation(state: SagaModel, item: Mapping[str, Any] | str | None) -> N
     """Record on ``state`` the incarnation of ``item`` (a stored item, or a token)."""
     if item is None or isinstance(item, str):
         state.__dict__[_ATTRIBUTE] = item
-        return
-    wire = item.get(INCARNATION)
-    state.__dict__[_ATTRIBUTE] = wire.get("S", "") if isinstance(wire, dict) else ""
+    else:
+        state.__dict__[_ATTRIBUTE] = stored_incarnation(item)
+
+
+def stored_incarnation(item: Mapping[str, Any]) -> str:
+    """The incarnation token of a stored item; ``""`` when it has none."""
+    text = _text(item, INCARNATION)
+    return text if isinstance(text, str) else ""
 
 
 def _text(item: Mapping[str, Any], name: str) -> object:

@@ -36,6 +36,7 @@ from ._tokens import (
     new_token,
     set_incarnation,
     slot_for,
+    stored_incarnation,
     update_landed,
 )
 from ._transport import TRANSPORTS, HttpTransport
@@ -561,12 +562,12 @@ class DynamoDBSagaStore(Generic[M]):
                 return
             if stored is None:
                 raise SagaNotFoundError(saga_name, saga_id) from exc.__cause__
-            stored_incarnation = stored.get(INCARNATION, {}).get("S", "")
+            stored_as = stored_incarnation(stored)
             stored_version = _stored_version(stored, info)
             if (
                 loaded_from is not None
-                and stored_incarnation != loaded_from
-                and ((loaded_from and stored_incarnation) or stored_version <= expected_version)
+                and stored_as != loaded_from
+                and ((loaded_from and stored_as) or stored_version <= expected_version)
             ):
                 # The saga this state belongs to was deleted; another now has its id: it
                 # has another incarnation, or it gained one (or lost it) without moving past
