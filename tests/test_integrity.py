@@ -502,6 +502,18 @@ def test_landed_update_is_recognised_after_later_writes_by_others(
     assert stored.version == 1 + later_writes
 
 
+class StepA:
+    """A ``modify`` step that records the op id "A" and counts how often it was applied."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self, state: CounterSaga) -> None:
+        self.calls += 1
+        state.count += 1
+        state.ops = [*state.ops, "A"]
+
+
 @pytest.mark.ddblocal
 @pytest.mark.parametrize("later_writes", [1, 8, HISTORY - 1])
 def test_modify_applies_fn_once_when_its_landed_write_was_followed_by_others(
@@ -510,17 +522,11 @@ def test_modify_applies_fn_once_when_its_landed_write_was_followed_by_others(
     saga = inserted(rig)
     rig.injector.queue("UpdateItem", DROP_RESPONSE)
     rig.others.after_next("UpdateItem", lambda: saga.saga_id, later_writes)
-    calls = 0
+    step = StepA()
 
-    def fn(state: CounterSaga) -> None:
-        nonlocal calls
-        calls += 1
-        state.count += 1
-        state.ops = [*state.ops, "A"]
+    saved = rig.store.modify(COUNTER, saga.saga_id, step)
 
-    saved = rig.store.modify(COUNTER, saga.saga_id, fn)
-
-    assert calls == 1
+    assert step.calls == 1
     assert saved.version == 1
     stored = rig.direct.get_by_id(COUNTER, saga.saga_id)
     assert stored.ops.count("A") == 1
@@ -575,18 +581,12 @@ def test_beyond_the_window_modify_does_not_apply_fn_twice(rig: Rig) -> None:
     saga = inserted(rig)
     rig.injector.queue("UpdateItem", DROP_RESPONSE)
     rig.others.after_next("UpdateItem", lambda: saga.saga_id, HISTORY)
-    calls = 0
-
-    def fn(state: CounterSaga) -> None:
-        nonlocal calls
-        calls += 1
-        state.count += 1
-        state.ops = [*state.ops, "A"]
+    step = StepA()
 
     with pytest.raises(SagaStoreUnavailableError) as caught:
-        rig.store.modify(COUNTER, saga.saga_id, fn, base_delay=0)
+        rig.store.modify(COUNTER, saga.saga_id, step, base_delay=0)
     assert caught.value.may_have_landed is True
-    assert calls == 1
+    assert step.calls == 1
     assert rig.direct.get_by_id(COUNTER, saga.saga_id).ops.count("A") == 1
 
 
