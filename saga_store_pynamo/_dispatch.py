@@ -1,12 +1,18 @@
-"""The one place where requests are sent and AWS errors become the store's errors."""
+"""The one place where requests are sent and AWS errors become the store's errors.
+
+``dispatch`` (threads) and ``dispatch_async`` (asyncio) are the same loop around one
+``Attempts``, which makes every retry decision; only the waiting and the sending differ.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, NoReturn
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.connection import Connection
@@ -26,7 +32,15 @@ from .retry import RetryPolicy, is_retryable, may_have_landed
 if TYPE_CHECKING:
     from ._transport import HttpTransport
 
-__all__ = ["ConditionFailed", "RequestObserver", "dispatch"]
+__all__ = [
+    "AsyncTransport",
+    "Attempts",
+    "ConditionFailed",
+    "RequestObserver",
+    "botocore_send",
+    "dispatch",
+    "dispatch_async",
+]
 
 _log = logging.getLogger("saga_store_pynamo")
 DEFAULT_POLICY = RetryPolicy()
@@ -34,6 +48,18 @@ _WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem"})
 
 #: Called with ``(operation, request)`` before each attempt is sent, whatever the transport.
 RequestObserver = Callable[[str, dict[str, Any]], None]
+
+
+class AsyncTransport(Protocol):
+    """What ``dispatch_async`` needs of an asyncio transport (``_aiohttp.AsyncHttpTransport``)."""
+
+    def handles(self, operation: str) -> bool:
+        """Whether ``operation`` goes through this transport now."""
+        ...
+
+    async def send(self, operation: str, request: dict[str, Any]) -> dict[str, Any]:
+        """One attempt: the parsed response, or the botocore exception of the failure."""
+        ...
 
 
 class ConditionFailed(Exception):
@@ -78,24 +104,105 @@ def dispatch(
     :raises ConditionFailed: the request's condition was not met.
     :raises SagaStoreError: a subclass for every other failure, with the cause chained.
     """
-    attempt = 0
-    landed = False  # whether any attempt so far may have been applied
+    attempts = Attempts(operation, table_name, policy)
     while True:
-        attempt += 1
-        for observe in observers:
-            observe(operation, request)
+        attempts.start(observers, request)
         try:
             send: Callable[[str, dict[str, Any]], dict[str, Any]]
             if transport is not None and transport.handles(operation):
                 send = transport.send
             else:
-                # The property re-creates a client whose credentials came back empty.
-                send = checked_client(connection.client)._make_api_call
-            if _signals_have_receivers():
-                return _send_with_signals(connection, send, table_name, operation, request)
-            response: dict[str, Any] = send(operation, request)
+                send = botocore_send(connection)
+            if not _signals_have_receivers():
+                response: dict[str, Any] = send(operation, request)
+                return response
+            request_id = _pre_send_signal(connection, table_name, operation)
+            response = send(operation, request)
+            _post_send_signal(connection, table_name, operation, request_id)
             return response
-        except ClientError as exc:
+        except (ClientError, BotoCoreError) as exc:
+            delay = attempts.failed(exc)
+        time.sleep(delay)
+
+
+async def dispatch_async(
+    connection: Connection,
+    table_name: str,
+    operation: str,
+    request: dict[str, Any],
+    policy: RetryPolicy,
+    transport: AsyncTransport | None,
+    offload: Callable[[Callable[[], dict[str, Any]]], Awaitable[dict[str, Any]]],
+    observers: Sequence[RequestObserver] = (),
+) -> dict[str, Any]:
+    """``dispatch`` for the asyncio store: the same attempts, retries and errors.
+
+    An attempt that ``transport`` handles is awaited on the event loop; any other one (no
+    aiohttp, moto's mock active, a passed ``connection``) is sent by the botocore client in
+    a worker thread, through ``offload``. Between attempts the coroutine sleeps.
+    """
+    attempts = Attempts(operation, table_name, policy)
+    while True:
+        attempts.start(observers, request)
+        try:
+            signals = _signals_have_receivers()
+            request_id = _pre_send_signal(connection, table_name, operation) if signals else None
+            if transport is not None and transport.handles(operation):
+                response = await transport.send(operation, request)
+            else:
+                response = await offload(
+                    functools.partial(botocore_send(connection), operation, request)
+                )
+            if signals:
+                _post_send_signal(connection, table_name, operation, request_id)
+            return response
+        except (ClientError, BotoCoreError) as exc:
+            delay = attempts.failed(exc)
+        await asyncio.sleep(delay)
+
+
+def botocore_send(connection: Connection) -> Callable[[str, dict[str, Any]], dict[str, Any]]:
+    """One attempt through the connection's botocore client, its responses CRC32-checked.
+
+    The ``client`` property re-creates a client whose credentials came back empty.
+    """
+    send: Callable[[str, dict[str, Any]], dict[str, Any]]
+    send = checked_client(connection.client)._make_api_call
+    return send
+
+
+class Attempts:
+    """The retry decisions of one request, shared by ``dispatch`` and ``dispatch_async``.
+
+    ``start()`` before each attempt; ``failed()`` inside the ``except`` block of a failed
+    attempt either raises the store's error or returns the delay before the next attempt.
+    """
+
+    __slots__ = ("attempt", "landed", "operation", "policy", "table_name")
+
+    def __init__(self, operation: str, table_name: str, policy: RetryPolicy) -> None:
+        self.operation = operation
+        self.table_name = table_name
+        self.policy = policy
+        self.attempt = 0
+        #: Whether any attempt so far may have been applied.
+        self.landed = False
+
+    def start(self, observers: Sequence[RequestObserver], request: dict[str, Any]) -> None:
+        """Count an attempt and show it to the observers."""
+        self.attempt += 1
+        for observe in observers:
+            observe(self.operation, request)
+
+    def failed(self, exc: ClientError | BotoCoreError) -> float:
+        """Judge a failed attempt: raise the store's error, or return the backoff (seconds).
+
+        :raises ConditionFailed: the condition was not met.
+        :raises SagaStoreError: the failure is not retried, or the attempts are used up.
+        """
+        operation, attempt = self.operation, self.attempt
+        landed = self.landed
+        if isinstance(exc, ClientError):
             error = exc.response.get("Error", {})
             if error.get("Code") == "ConditionalCheckFailedException":
                 raise ConditionFailed(
@@ -104,23 +211,21 @@ def dispatch(
             if not is_retryable(exc):
                 if landed:
                     _raise_in_doubt(operation, exc, attempt)
-                raise_translated(operation, table_name, error, exc)
-            failure: BaseException = exc
-        except BotoCoreError as exc:
-            if not is_retryable(exc):
-                if landed:
-                    _raise_in_doubt(operation, exc, attempt)
-                raise SagaStoreRequestError(operation, None, str(exc)) from exc
-            failure = exc
+                raise_translated(operation, self.table_name, error, exc)
+        elif not is_retryable(exc):
+            if landed:
+                _raise_in_doubt(operation, exc, attempt)
+            raise SagaStoreRequestError(operation, None, str(exc)) from exc
         # A write whose first attempt was applied and answered by a reset stays in doubt
         # however its later attempts fail (throttled ones were never applied).
-        landed = landed or (operation in _WRITES and may_have_landed(failure))
+        landed = self.landed = landed or (operation in _WRITES and may_have_landed(exc))
+        policy = self.policy
         if attempt >= policy.max_attempts:
-            raise _unavailable(operation, failure, attempt, landed) from failure
+            raise _unavailable(operation, exc, attempt, landed) from exc
         if policy.on_retry is not None:
-            policy.on_retry(operation, attempt, failure)
-        _log.info("retrying %s after attempt %d failed: %s", operation, attempt, failure)
-        time.sleep(policy.delay(attempt))
+            policy.on_retry(operation, attempt, exc)
+        _log.info("retrying %s after attempt %d failed: %s", operation, attempt, exc)
+        return policy.delay(attempt)
 
 
 def _unavailable(
@@ -150,19 +255,18 @@ def _signals_have_receivers() -> bool:
     )
 
 
-def _send_with_signals(
-    connection: Connection,
-    send: Callable[[str, dict[str, Any]], dict[str, Any]],
-    table_name: str,
-    operation: str,
-    request: dict[str, Any],
-) -> dict[str, Any]:
-    """One attempt between PynamoDB's two signals, as ``Connection.dispatch`` sends them."""
+def _pre_send_signal(connection: Connection, table_name: str, operation: str) -> uuid.UUID:
+    """PynamoDB's ``pre_dynamodb_send`` signal, as ``Connection.dispatch`` sends it."""
     request_id = uuid.uuid4()
     connection.send_pre_boto_callback(operation, request_id, table_name)  # type: ignore[no-untyped-call]
-    response = send(operation, request)
+    return request_id
+
+
+def _post_send_signal(
+    connection: Connection, table_name: str, operation: str, request_id: uuid.UUID | None
+) -> None:
+    """PynamoDB's ``post_dynamodb_send`` signal, after a successful attempt."""
     connection.send_post_boto_callback(operation, request_id, table_name)  # type: ignore[no-untyped-call]
-    return response
 
 
 def raise_translated(

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from datetime import datetime, timedelta
-from typing import Any, Generic, Literal
+from typing import Any, Generic, Literal, NamedTuple
 
 from pynamodb.connection import Connection
 from typing_extensions import Self, TypeVar
@@ -56,6 +56,7 @@ from .retry import RetryPolicy
 __all__ = ["DynamoDBSagaStore", "SagaPage", "correlation_saga_id"]
 
 M = TypeVar("M", bound=SagaModel, default=SagaModel)
+T = TypeVar("T")
 
 #: The longest ``ttl_days`` accepted (100 years): beyond it an expiry is not a cleanup policy.
 MAX_TTL_DAYS = 36_500
@@ -323,11 +324,14 @@ class DynamoDBSagaStore(Generic[M]):
         :returns: the state, or None when no such saga exists.
         :raises SagaValidationError: on an empty, non-str or over-long name or id.
         """
+        return self._run(self._get_by_id(saga_name, saga_id))
+
+    def _get_by_id(self, saga_name: str, saga_id: str) -> Steps[M | None]:
         check_key("saga_name", saga_name, MAX_PARTITION_KEY_BYTES)
         check_key("saga_id", saga_id, MAX_SORT_KEY_BYTES)
         model = self.model_for(saga_name)
         info = model_info(model)
-        item = self._read_raw(info, saga_name, saga_id)
+        item = yield from self._read_raw(info, saga_name, saga_id)
         return None if item is None else _load(info, item)  # type: ignore[return-value]
 
     def get_by_correlation_id(self, saga_name: str, correlation_id: str) -> M | None:
@@ -343,18 +347,21 @@ class DynamoDBSagaStore(Generic[M]):
         :returns: the state, or None when none is found.
         :raises SagaValidationError: on an empty, non-str or over-long name or correlation id.
         """
+        return self._run(self._get_by_correlation_id(saga_name, correlation_id))
+
+    def _get_by_correlation_id(self, saga_name: str, correlation_id: str) -> Steps[M | None]:
         check_key("saga_name", saga_name, MAX_PARTITION_KEY_BYTES)
         check_key("correlation_id", correlation_id, MAX_SORT_KEY_BYTES)
         model = self.model_for(saga_name)
         info = model_info(model)
         if self.unique_correlation:
             saga_id = correlation_saga_id(saga_name, correlation_id)
-            item = self._read_raw(info, saga_name, saga_id)
+            item = yield from self._read_raw(info, saga_name, saga_id)
             if item is not None and item.get(info.correlation_id) == {"S": correlation_id}:
                 return _load(info, item)  # type: ignore[return-value]
             if not self.correlation_fallback:
                 return None
-        response = self._send(
+        response = yield Send(
             "Query",
             {
                 "TableName": self.table_name,
@@ -391,6 +398,9 @@ class DynamoDBSagaStore(Generic[M]):
         :raises SagaValidationError: on bad input (nothing is written).
         :raises SagaTooLargeError: when the item exceeds 400 KB (nothing is written).
         """
+        self._run(self._insert(saga_name, correlation_id, state))
+
+    def _insert(self, saga_name: str, correlation_id: str, state: SagaModel) -> Steps[None]:
         check_key("saga_name", saga_name, MAX_PARTITION_KEY_BYTES)
         check_key("correlation_id", correlation_id, MAX_SORT_KEY_BYTES)
         model = self._check_state(saga_name, state)
@@ -430,7 +440,7 @@ class DynamoDBSagaStore(Generic[M]):
         token = new_token()
         item = self._build_item(state, prepare, info, 0, {INCARNATION: token})
         try:
-            self._send(
+            yield Send(
                 "PutItem",
                 {
                     "TableName": self.table_name,
@@ -444,7 +454,7 @@ class DynamoDBSagaStore(Generic[M]):
                 write=(0, token),
             )
         except ConditionFailed as exc:
-            stored = self._stored_item(exc, info, saga_name, state.saga_id)
+            stored = yield from self._stored_item(exc, info, saga_name, state.saga_id)
             if stored is None or not insert_landed(stored, token):
                 raise SagaAlreadyExistsError(saga_name, state.saga_id) from exc.__cause__
         state.version = 0
@@ -465,6 +475,9 @@ class DynamoDBSagaStore(Generic[M]):
         :raises SagaValidationError: on bad input (nothing is written).
         :raises SagaTooLargeError: when the item exceeds 400 KB (nothing is written).
         """
+        self._run(self._update(saga_name, state, expected_version))
+
+    def _update(self, saga_name: str, state: SagaModel, expected_version: int) -> Steps[None]:
         check_key("saga_name", saga_name, MAX_PARTITION_KEY_BYTES)
         expected_version = check_version("expected_version", expected_version)
         model = self._check_state(saga_name, state)
@@ -536,7 +549,7 @@ class DynamoDBSagaStore(Generic[M]):
         if removes:
             expression += " REMOVE " + ",".join(removes)
         try:
-            self._send(
+            yield Send(
                 "UpdateItem",
                 {
                     "TableName": self.table_name,
@@ -555,7 +568,7 @@ class DynamoDBSagaStore(Generic[M]):
                 write=(new_version, token),
             )
         except ConditionFailed as exc:
-            stored = self._stored_item(exc, info, saga_name, saga_id)
+            stored = yield from self._stored_item(exc, info, saga_name, saga_id)
             if stored is not None and update_landed(stored, new_version, token):
                 state.version = new_version
                 set_incarnation(state, incarnation)
@@ -598,10 +611,13 @@ class DynamoDBSagaStore(Generic[M]):
 
         :raises SagaValidationError: on an empty, non-str or over-long name or id.
         """
+        self._run(self._delete(saga_name, saga_id))
+
+    def _delete(self, saga_name: str, saga_id: str) -> Steps[None]:
         check_key("saga_name", saga_name, MAX_PARTITION_KEY_BYTES)
         check_key("saga_id", saga_id, MAX_SORT_KEY_BYTES)
         info = model_info(self.model_for(saga_name))
-        self._send(
+        yield Send(
             "DeleteItem",
             {
                 "TableName": self.table_name,
@@ -664,6 +680,16 @@ class DynamoDBSagaStore(Generic[M]):
         :param consistent_read: a strongly consistent Query (twice the read units).
         :raises SagaValidationError: on a bad name, limit or cursor.
         """
+        return self._run(self._find_by_name(saga_name, completed, limit, cursor, consistent_read))
+
+    def _find_by_name(
+        self,
+        saga_name: str,
+        completed: bool | None,
+        limit: int,
+        cursor: str | None,
+        consistent_read: bool,
+    ) -> Steps[SagaPage[M]]:
         check_key("saga_name", saga_name, MAX_PARTITION_KEY_BYTES)
         if type(limit) is not int or not 1 <= limit <= 1000:
             raise SagaValidationError("limit", f"must be an int from 1 to 1,000, got {limit!r}")
@@ -692,7 +718,7 @@ class DynamoDBSagaStore(Generic[M]):
             request["Limit"] = missing if completed is None else max(missing, 100)
             if start is not None:
                 request["ExclusiveStartKey"] = start
-            response = self._send("Query", request)
+            response = yield Send("Query", request)
             page = response.get("Items") or []
             for position, item in enumerate(page):
                 items.append(_load(info, item))  # type: ignore[arg-type]
@@ -738,53 +764,71 @@ class DynamoDBSagaStore(Generic[M]):
         :param on_progress: called with (sagas matched so far, sagas deleted so far).
         :returns: the number of sagas deleted (or, with ``dry_run``, that would be).
         """
+        return self._run(self._purge_completed(saga_name, before, dry_run, on_progress))
+
+    def _purge_completed(
+        self,
+        saga_name: str,
+        before: datetime,
+        dry_run: bool,
+        on_progress: Callable[[int, int], None] | None,
+    ) -> Steps[int]:
         check_key("saga_name", saga_name, MAX_PARTITION_KEY_BYTES)
         if not isinstance(before, datetime) or before.utcoffset() is None:
             raise SagaValidationError("before", "must be a timezone-aware datetime")
         model = self.model_for(saga_name)
         info = model_info(model)
         matched = deleted = 0
-        for state in self.iter_by_name(saga_name, completed=True, page_size=100):
-            if state.updated_at is None or state.updated_at >= before:
-                continue
-            matched += 1
-            if not dry_run:
-                # Same version => same updatedAt: every write bumps the version. Same
-                # incarnation => the same saga, not one inserted since under its id that
-                # has reached that version too.
-                incarnation = incarnation_of(state)
-                if incarnation:
-                    same_saga, incarnation_value = "#i = :i", {":i": {"S": incarnation}}
-                else:
-                    same_saga, incarnation_value = "attribute_not_exists(#i)", {}
-                try:
-                    self._send(
-                        "DeleteItem",
-                        {
-                            "TableName": self.table_name,
-                            "Key": {
-                                info.hash_key: {"S": saga_name},
-                                info.range_key: {"S": state.saga_id},
-                            },
-                            "ConditionExpression": f"#v = :v AND #c = :t AND {same_saga}",
-                            "ExpressionAttributeNames": {
-                                "#v": info.version,
-                                "#c": info.completed,
-                                "#i": INCARNATION,
-                            },
-                            "ExpressionAttributeValues": {
-                                ":v": {"N": str(state.version)},
-                                ":t": {"BOOL": True},
-                                **incarnation_value,
-                            },
-                        },
-                    )
-                    deleted += 1
-                except ConditionFailed:
-                    pass  # changed since it was read: not ours to delete any more
-            if on_progress is not None:
-                on_progress(matched, deleted)
-        return matched if dry_run else deleted
+        cursor: str | None = None
+        while True:
+            page = yield from self._find_by_name(saga_name, True, 100, cursor, False)
+            for state in page.items:
+                if state.updated_at is None or state.updated_at >= before:
+                    continue
+                matched += 1
+                if not dry_run:
+                    deleted += yield from self._purge_one(info, saga_name, state)
+                if on_progress is not None:
+                    on_progress(matched, deleted)
+            cursor = page.cursor
+            if cursor is None:
+                return matched if dry_run else deleted
+
+    def _purge_one(self, info: ModelInfo, saga_name: str, state: SagaModel) -> Steps[int]:
+        """Delete one completed saga if it is still as read: 1 if deleted, else 0."""
+        # Same version => same updatedAt: every write bumps the version. Same
+        # incarnation => the same saga, not one inserted since under its id that
+        # has reached that version too.
+        incarnation = incarnation_of(state)
+        if incarnation:
+            same_saga, incarnation_value = "#i = :i", {":i": {"S": incarnation}}
+        else:
+            same_saga, incarnation_value = "attribute_not_exists(#i)", {}
+        try:
+            yield Send(
+                "DeleteItem",
+                {
+                    "TableName": self.table_name,
+                    "Key": {
+                        info.hash_key: {"S": saga_name},
+                        info.range_key: {"S": state.saga_id},
+                    },
+                    "ConditionExpression": f"#v = :v AND #c = :t AND {same_saga}",
+                    "ExpressionAttributeNames": {
+                        "#v": info.version,
+                        "#c": info.completed,
+                        "#i": INCARNATION,
+                    },
+                    "ExpressionAttributeValues": {
+                        ":v": {"N": str(state.version)},
+                        ":t": {"BOOL": True},
+                        **incarnation_value,
+                    },
+                },
+            )
+        except ConditionFailed:
+            return 0  # changed since it was read: not ours to delete any more
+        return 1
 
     # -- shared steps ----------------------------------------------------------------------
 
@@ -846,19 +890,21 @@ class DynamoDBSagaStore(Generic[M]):
 
     def _stored_item(
         self, failure: ConditionFailed, info: ModelInfo, saga_name: str, saga_id: str
-    ) -> dict[str, Any] | None:
+    ) -> Steps[dict[str, Any] | None]:
         """The stored item a failed conditional write met.
 
         DynamoDB returns it with the failure (``ReturnValuesOnConditionCheckFailure``); with
         ``read_on_conflict`` it is read by one consistent GetItem instead.
         """
         if failure.item is None and self.read_on_conflict:
-            failure.item = self._read_raw(info, saga_name, saga_id)
+            failure.item = yield from self._read_raw(info, saga_name, saga_id)
         return failure.item
 
-    def _read_raw(self, info: ModelInfo, saga_name: str, saga_id: str) -> dict[str, Any] | None:
+    def _read_raw(
+        self, info: ModelInfo, saga_name: str, saga_id: str
+    ) -> Steps[dict[str, Any] | None]:
         """The stored item, by one strongly consistent GetItem (None when there is none)."""
-        response = self._send(
+        response = yield Send(
             "GetItem",
             {
                 "TableName": self.table_name,
@@ -869,26 +915,27 @@ class DynamoDBSagaStore(Generic[M]):
         item: dict[str, Any] | None = response.get("Item")
         return item
 
-    def _send(
-        self,
-        operation: str,
-        request: dict[str, Any],
-        *,
-        saga_name: str | None = None,
-        saga_id: str | None = None,
-        write: tuple[int, str] | None = None,
-    ) -> dict[str, Any]:
-        """Send one request; ``write`` is ``(version it writes, token)`` for insert/update.
+    def _run(self, steps: Steps[T]) -> T:
+        """Run a call's steps, sending each request they yield with ``dispatch``.
 
-        When a write gives up with its fate unknown, the error it raises says which write it
-        was, so that ``write_landed()`` can tell later whether it was applied.
+        A refused condition is thrown back into the steps (``ConditionFailed``), which
+        decide what it means; every other failure ends the call.
         """
         try:
-            return self._dispatch(operation, request)
-        except SagaStoreUnavailableError as exc:
-            if write is not None and exc.may_have_landed:
-                exc.write = UnresolvedWrite(saga_name or "", saga_id or "", *write)
-            raise
+            send = next(steps)
+            while True:
+                try:
+                    response = self._dispatch(send.operation, send.request)
+                except ConditionFailed as failure:
+                    send = steps.throw(failure)
+                except SagaStoreUnavailableError as exc:
+                    send.identify(exc)
+                    raise
+                else:
+                    send = steps.send(response)
+        except StopIteration as done:
+            result: T = done.value
+            return result
 
     def _dispatch(self, operation: str, request: dict[str, Any]) -> dict[str, Any]:
         """``dispatch`` with the store's retry policy, transport and request observers."""
@@ -924,13 +971,42 @@ class DynamoDBSagaStore(Generic[M]):
             raise SagaValidationError(
                 "error", "is not a SagaStoreUnavailableError of an insert or update"
             )
+        return self._run(self._write_landed(write))
+
+    def _write_landed(self, write: UnresolvedWrite) -> Steps[bool]:
         info = model_info(self.model_for(write.saga_name))
-        item = self._read_raw(info, write.saga_name, write.saga_id)
+        item = yield from self._read_raw(info, write.saga_name, write.saga_id)
         if item is None:
             return False
         if write.version == 0 and insert_landed(item, write.token):
             return True
         return update_landed(item, write.version, write.token)
+
+
+class Send(NamedTuple):
+    """One request a call's steps ask to send; the response is sent back into them.
+
+    ``write`` is ``(version it writes, token)`` for an insert or update, so that a write
+    that gives up with its fate unknown says which write it was (``write_landed()``).
+    """
+
+    operation: str
+    request: dict[str, Any]
+    saga_name: str | None = None
+    saga_id: str | None = None
+    write: tuple[int, str] | None = None
+
+    def identify(self, error: SagaStoreUnavailableError) -> None:
+        """Name this write on ``error`` when it may have been applied."""
+        if self.write is not None and error.may_have_landed:
+            error.write = UnresolvedWrite(self.saga_name or "", self.saga_id or "", *self.write)
+
+
+#: The steps of one store call: a generator that yields the requests to send, receives
+#: their responses (or has ``ConditionFailed`` thrown in), and returns the call's result.
+#: ``DynamoDBSagaStore`` runs them with threads, ``AsyncDynamoDBSagaStore`` on asyncio:
+#: every line that is not I/O is shared.
+Steps = Generator[Send, dict[str, Any], T]
 
 
 def _load(info: ModelInfo, item: dict[str, Any]) -> SagaModel:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from saga_store_pynamo import SagaValidationError
+from saga_store_pynamo import SagaPage, SagaValidationError
 from tests.conftest import RequestRecorder
 from tests.models import OrderSaga, PaymentSaga
 
@@ -27,6 +27,16 @@ def populate(store: Any, active: int, completed: int) -> tuple[list[str], list[s
         else:
             active_ids.append(state.saga_id)
     return active_ids, completed_ids
+
+
+def read_earlier(monkeypatch: pytest.MonkeyPatch, store: Any, stale: OrderSaga) -> None:
+    """Make the purge's listing return ``stale``, as if it had read the saga earlier."""
+
+    def listing(*args: Any, **kwargs: Any) -> Any:
+        return SagaPage([stale], None)
+        yield  # a generator, as the store's steps are
+
+    monkeypatch.setattr(store, "_find_by_name", listing)
 
 
 @pytest.fixture
@@ -141,7 +151,7 @@ def test_purge_skips_a_saga_changed_since_it_was_read(
     state.status = "reopened"
     state.is_completed = False  # someone re-opened it after the purge read it
     listing_store.update(NAME, state, 1)
-    monkeypatch.setattr(listing_store, "iter_by_name", lambda *a, **k: iter([stale]))
+    read_earlier(monkeypatch, listing_store, stale)
 
     later = datetime.now(timezone.utc) + timedelta(seconds=1)
     assert listing_store.purge_completed(NAME, before=later) == 0
@@ -163,7 +173,7 @@ def test_purge_never_deletes_a_saga_inserted_again_under_a_read_id(
     listing_store.insert(NAME, "c", second)
     second.is_completed = True
     listing_store.update(NAME, second, 0)
-    monkeypatch.setattr(listing_store, "iter_by_name", lambda *a, **k: iter([stale]))
+    read_earlier(monkeypatch, listing_store, stale)
 
     later = datetime.now(timezone.utc) + timedelta(seconds=1)
     assert listing_store.purge_completed(NAME, before=later) == 0
