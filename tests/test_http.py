@@ -732,3 +732,153 @@ def test_an_https_proxy_url_is_unsupported_and_masked(monkeypatch: pytest.Monkey
         ConnectionPool("https://dynamodb.us-east-1.amazonaws.com")
     assert "https://***:***@proxy.test:3129" in str(caught.value)
     assert_no_credentials(displayed(caught.value))
+
+
+# -- reading a response from raw bytes (no server: one end of a socket pair) ----------------
+
+
+def read_bytes(*parts: bytes, close: bool = True) -> tuple[_http.Response, bool]:
+    """What the pool reads from a connection on which ``parts`` arrive, one write each."""
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        ours.settimeout(10)  # a hang guard
+        writer = threading.Thread(target=_write_parts, args=(theirs, parts, close))
+        writer.start()
+        try:
+            return ConnectionPool("http://127.0.0.1:1")._read(ours)
+        finally:
+            writer.join()
+
+
+def _write_parts(sock: socket.socket, parts: tuple[bytes, ...], close: bool) -> None:
+    for part in parts:
+        sock.sendall(part)
+        time.sleep(0.001)  # separate reads on the other end, most of the time
+    if close:
+        sock.shutdown(socket.SHUT_WR)
+
+
+OK_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: application/x-amz-json-1.0\r\n"
+
+
+def test_a_response_split_anywhere_is_read_whole() -> None:
+    body = b'{"Item": {"k": {"S": "' + b"x" * 200_000 + b'"}}}'
+    raw = OK_HEAD + f"Content-Length: {len(body)}\r\n\r\n".encode() + body
+    for cut in (1, 10, len(OK_HEAD) + 5, len(raw) - len(body) - 2, len(raw) - 1):
+        response, close = read_bytes(raw[:cut], raw[cut:], close=False)
+        assert (response.status, response.body, close) == (200, body, False)
+        assert response.headers["content-length"] == str(len(body))
+
+
+def test_response_headers_as_http_client_reads_them() -> None:
+    response, close = read_bytes(
+        b"HTTP/1.1 200 OK\r\nX-Amz-Crc32:   123 \r\nSet-Thing: a\r\nset-thing: b\r\n"
+        b"X-Folded: first\r\n  second\r\nnot a header line\r\nContent-Length: 2\r\n\r\n{}",
+        close=False,
+    )
+    assert dict(response.headers.items()) == {
+        "x-amz-crc32": "123",
+        "set-thing": "a, b",
+        "x-folded": "first second",
+        "content-length": "2",
+    }
+    assert response.headers["X-AMZ-CRC32"] == "123"
+    assert (response.body, close) == (b"{}", False)
+
+
+def test_interim_responses_are_skipped() -> None:
+    response, close = read_bytes(
+        b"HTTP/1.1 100 Continue\r\n\r\n",
+        b"HTTP/1.1 103 Early Hints\r\nLink: x\r\n\r\nHTTP/1.1 400 Bad Request\r\n"
+        b"Content-Length: 3\r\n\r\nbad",
+        close=False,
+    )
+    assert (response.status, response.body, close) == (400, b"bad", False)
+    assert "link" not in response.headers
+
+
+@pytest.mark.parametrize(
+    ("head", "close"),
+    [
+        (b"HTTP/1.1 200 OK\r\nConnection: close\r\n", True),
+        (b"HTTP/1.1 200 OK\r\nConnection: Keep-Alive\r\n", False),
+        (b"HTTP/1.0 200 OK\r\n", True),
+        (b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\n", False),
+        (b"HTTP/1.0 200 OK\r\nKeep-Alive: timeout=5\r\n", False),
+    ],
+)
+def test_when_the_connection_is_kept(head: bytes, close: bool) -> None:
+    response, closing = read_bytes(head + b"Content-Length: 2\r\n\r\n{}", close=False)
+    assert (response.body, closing) == (b"{}", close)
+
+
+def test_bytes_after_the_response_close_the_connection() -> None:
+    raw = OK_HEAD + b"Content-Length: 2\r\n\r\n{}"
+    assert read_bytes(raw + b"junk", close=False)[1] is True
+    chunked = OK_HEAD + b"Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n"
+    response, close = read_bytes(chunked, close=False)
+    assert (response.body, close) == (b"{}", False)
+    assert read_bytes(chunked + b"HTTP/1.1", close=False)[1] is True
+
+
+def test_a_chunked_body_with_extensions_and_trailers() -> None:
+    response, close = read_bytes(
+        OK_HEAD + b"Transfer-Encoding: Chunked\r\n\r\n3;name=value\r\nabc\r\n",
+        b"A\r\n0123456789\r\n0\r\nX-Trailer: 1\r\n\r\n",
+        close=False,
+    )
+    assert (response.body, close) == (b"abc0123456789", False)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"HTTP/1.1 204 No Content\r\n\r\n",
+        b"HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n",
+    ],
+)
+def test_responses_without_a_body(raw: bytes) -> None:
+    response, close = read_bytes(raw, close=False)
+    assert (response.body, close) == (b"", False)
+
+
+def test_a_body_without_framing_runs_to_the_end_of_the_connection() -> None:
+    for head in (OK_HEAD, OK_HEAD + b"Content-Length: nonsense\r\n"):
+        response, close = read_bytes(head + b"\r\n", b"a" * 70_000, b"b")
+        assert (response.body, close) == (b"a" * 70_000 + b"b", True)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"",  # closed before answering
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n",  # closed in the head
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n{}",  # a truncated body
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab",  # a truncated chunk
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",  # a bad chunk size
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabcd\r\n0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2, 3\r\n\r\n{}",  # conflicting lengths
+        b"HTTP/2 200\r\n\r\n",
+        b"ICY 200 OK\r\n\r\n",
+        b"HTTP/1.1 2000 OK\r\n\r\n",
+        b"HTTP/1.1 OK\r\n\r\n",
+        b"HTTP/1.1 099 Low\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\n" + b"X: y\r\n" * 101 + b"\r\n",
+        b"HTTP/1.1 200 OK\r\nX: " + b"y" * 70_000 + b"\r\n\r\n",
+    ],
+)
+def test_a_malformed_or_cut_response_may_have_landed(raw: bytes) -> None:
+    with pytest.raises(ConnectionClosedError) as caught:
+        read_bytes(raw)
+    assert may_have_landed(caught.value)
+    assert is_retryable(caught.value)
+
+
+def test_no_response_within_the_read_timeout_is_a_read_timeout() -> None:
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        ours.settimeout(0.05)
+        theirs.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n{}")
+        with pytest.raises(ReadTimeoutError) as caught:
+            ConnectionPool("http://127.0.0.1:1")._read(ours)
+    assert may_have_landed(caught.value)
