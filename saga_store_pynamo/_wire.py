@@ -24,6 +24,7 @@ from __future__ import annotations
 import base64
 import http.client
 import json
+import json.encoder
 from collections.abc import Callable, Mapping
 from typing import Any, TypeAlias, cast
 
@@ -352,7 +353,48 @@ def encode_request(operation: str, request: Mapping[str, Any]) -> tuple[str, byt
     :raises ValueError: ``operation`` is not in ``SUPPORTED_OPERATIONS``.
     """
     body = encode_body(operation, request)
-    return f"{API_VERSION_PREFIX}.{operation}", json.dumps(body).encode("utf-8")
+    return f"{API_VERSION_PREFIX}.{operation}", _dumps(body).encode("utf-8")
+
+
+def _c_dumps() -> Callable[[Any], str] | None:
+    """``json.dumps`` with its default settings, minus its per-call set-up, or None.
+
+    ``json.dumps`` builds a new C encoder for every document and tracks every container to
+    detect cycles (a request dict has none): 2 to 3 us of a 1 KB request. One C encoder,
+    built as ``JSONEncoder.iterencode`` builds it, is reused instead; it writes the same
+    bytes, which is checked here once, and the stdlib's ``json.dumps`` is used where the C
+    encoder is missing or its signature differs.
+    """
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return None
+    defaults = json.JSONEncoder()
+    try:
+        encoder = make(
+            None,  # no cycle tracking
+            defaults.default,
+            json.encoder.encode_basestring_ascii,
+            None,
+            defaults.key_separator,
+            defaults.item_separator,
+            False,  # sort_keys
+            False,  # skipkeys
+            True,  # allow_nan
+        )
+        join = "".join
+
+        def dumps(document: Any) -> str:
+            return join(encoder(document, 0))
+
+        sample = {"S": 'é\u2028"\n', "L": [1, 2.5, True, None, {"N": "1"}], "M": {}, "E": []}
+        if dumps(sample) != json.dumps(sample):
+            return None
+    except Exception:  # pragma: no cover - another implementation of the C encoder
+        return None
+    return dumps
+
+
+_dumps: Callable[[Any], str] = _c_dumps() or json.dumps
 
 
 # --- responses -----------------------------------------------------------------------------
