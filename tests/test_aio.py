@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import random
 import sys
 import threading
 import time
@@ -27,12 +28,14 @@ from saga_store_pynamo import (
     SagaValidationError,
     TableNotFoundError,
     UnresolvedWrite,
+    aio,
     create_table,
 )
 from saga_store_pynamo._tokens import incarnation_of
 from saga_store_pynamo.aio import AsyncDynamoDBSagaStore
-from tests.conftest import CREDENTIALS, REGION, Backend, RequestRecorder
-from tests.models import OrderSaga, PaymentSaga
+from tests.conftest import CREDENTIALS, REGION, Backend, RequestRecorder, store_behind
+from tests.ddb_proxy import DynamoDBProxy, FaultInjector
+from tests.models import CounterSaga, OrderSaga, PaymentSaga
 
 NAME = "OrderSaga"
 T = TypeVar("T")
@@ -57,11 +60,9 @@ def make_async_store(backend: Backend, recorder: RequestRecorder) -> Iterator[Ma
         model: type[Any] = OrderSaga, *, create: bool = True, **options: Any
     ) -> AsyncDynamoDBSagaStore[Any]:
         options.setdefault("table_name", f"sagas-aio-{uuid.uuid4().hex[:12]}")
-        options.setdefault("region", REGION)
-        options.setdefault("credentials", CREDENTIALS)
-        if backend.endpoint is not None:
-            options.setdefault("endpoint", backend.endpoint)
-        store: AsyncDynamoDBSagaStore[Any] = AsyncDynamoDBSagaStore(model, **options)
+        store: AsyncDynamoDBSagaStore[Any] = AsyncDynamoDBSagaStore(
+            model, **backend.options(options)
+        )
         stores.append(store)
         if create:
             create_table(store.sync)
@@ -103,8 +104,8 @@ async def insert(
 # -- the five calls -------------------------------------------------------------------------
 
 
-def test_the_five_calls_round_trip_on_the_pool(
-    async_store: AsyncDynamoDBSagaStore[OrderSaga], recorder: RequestRecorder
+def test_the_five_calls_round_trip(
+    async_store: AsyncDynamoDBSagaStore[OrderSaga], recorder: RequestRecorder, backend: Backend
 ) -> None:
     threads: set[str] = set()
     async_store.sync.connection.client.meta.events.register(
@@ -147,8 +148,14 @@ def test_the_five_calls_round_trip_on_the_pool(
         "GetItem",
         "Query",
     ]
-    assert threads
-    assert all(name.startswith("saga-store") for name in threads)  # never the loop's thread
+    if backend.transport == "http":
+        # On the event loop: no request was sent by botocore, in any thread.
+        assert async_store.native
+        assert threads == set()
+    else:
+        # moto intercepts botocore only; botocore sends on the store's pool.
+        assert threads
+        assert all(name.startswith("saga-store") for name in threads)  # never the loop's
 
 
 def test_errors_are_those_of_the_sync_store(
@@ -517,3 +524,153 @@ def test_write_landed_reads_the_write_token(
         return answers
 
     assert run(scenario()) == (True, False, False, False)
+
+
+# -- the native transport ---------------------------------------------------------------------
+
+
+@pytest.mark.ddblocal
+def test_without_aiohttp_every_request_goes_to_the_pool(
+    dynamodb_local_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(aio, "aiohttp_available", lambda: False)
+    store: AsyncDynamoDBSagaStore[OrderSaga] = AsyncDynamoDBSagaStore(
+        OrderSaga,
+        table_name=f"sagas-aio-{uuid.uuid4().hex[:12]}",
+        endpoint=dynamodb_local_endpoint,
+        region=REGION,
+        credentials=CREDENTIALS,
+    )
+    assert not store.native
+    assert "native=False" in repr(store)
+    create_table(store.sync)
+    sender_threads: set[str] = set()
+
+    def observe(operation: str, request: dict[str, Any]) -> None:
+        sender_threads.add(threading.current_thread().name)
+
+    store.sync._observe_requests(observe)  # called where each attempt is sent from
+    botocore_threads: set[str] = set()
+    store.sync.connection.client.meta.events.register(
+        "before-send.dynamodb", lambda **_: botocore_threads.add(threading.current_thread().name)
+    )
+
+    async def scenario() -> OrderSaga | None:
+        state = OrderSaga()
+        await store.insert(NAME, "c", state)
+        await store.modify(NAME, state.saga_id, increment)
+        return await store.get_by_id(NAME, state.saga_id)
+
+    try:
+        final = run(scenario())
+    finally:
+        run(store.aclose())
+        Backend("dynamodb-local", dynamodb_local_endpoint, 0).client().delete_table(
+            TableName=store.table_name
+        )
+    assert final is not None
+    assert (final.total_cents, final.version) == (1, 1)
+    assert botocore_threads
+    assert all(name.startswith("saga-store") for name in botocore_threads)
+    assert sender_threads == {threading.main_thread().name}  # attempts start on the loop
+
+
+@pytest.mark.ddblocal
+def test_the_native_store_sends_nothing_through_botocore(
+    dynamodb_local_endpoint: str,
+) -> None:
+    store: AsyncDynamoDBSagaStore[OrderSaga] = AsyncDynamoDBSagaStore(
+        OrderSaga,
+        table_name=f"sagas-aio-{uuid.uuid4().hex[:12]}",
+        endpoint=dynamodb_local_endpoint,
+        region=REGION,
+        credentials=CREDENTIALS,
+        max_workers=4,
+    )
+    assert store.native
+    create_table(store.sync)
+    through_botocore: list[str] = []
+    store.sync.connection.client.meta.events.register(
+        "before-send.dynamodb", lambda **kwargs: through_botocore.append("sent")
+    )
+
+    async def scenario() -> OrderSaga | None:
+        state = OrderSaga()
+        await store.insert(NAME, "c", state)
+        await asyncio.gather(
+            *(store.modify(NAME, state.saga_id, increment, max_attempts=200) for _ in range(16))
+        )
+        return await store.get_by_id(NAME, state.saga_id)
+
+    try:
+        first = run(scenario())
+        second = run(scenario())  # another event loop: the store follows it
+    finally:
+        run(store.aclose())
+        Backend("dynamodb-local", dynamodb_local_endpoint, 0).client().delete_table(
+            TableName=store.table_name
+        )
+    assert first is not None
+    assert second is not None
+    assert (first.total_cents, second.total_cents) == (16, 16)
+    assert through_botocore == []
+    assert not any(thread.name.startswith("saga-store") for thread in threading.enumerate())
+
+
+@pytest.mark.ddblocal
+def test_cancelled_calls_leave_the_store_consistent_and_usable(
+    faulty: tuple[FaultInjector, DynamoDBProxy],
+) -> None:
+    """Calls cancelled at every point of their requests (some held by the proxy after
+    DynamoDB applied them) never make a later call read another call's response."""
+    injector, proxy = faulty
+    sync = store_behind(proxy, CounterSaga)
+    store: AsyncDynamoDBSagaStore[CounterSaga] = AsyncDynamoDBSagaStore(
+        CounterSaga,
+        table_name=sync.table_name,
+        endpoint=proxy.endpoint,
+        region=REGION,
+        credentials=CREDENTIALS,
+        max_workers=8,
+    )
+    proxy.drop_delay = 0.05
+    chosen = random.Random(7)
+
+    def step(state: CounterSaga) -> None:
+        state.count += 1
+        state.ops = [*state.ops, str(state.version + 1)]
+
+    async def scenario() -> tuple[CounterSaga | None, int]:
+        saga = CounterSaga(saga_id="counted")
+        await store.insert("CounterSaga", "c", saga)
+        injector.rate = 0.2
+        injector.kinds = ("forward-then-drop-response",)
+        tasks = [
+            asyncio.ensure_future(store.modify("CounterSaga", "counted", step, max_attempts=500))
+            for _ in range(40)
+        ]
+        for task in chosen.sample(tasks, 20):
+            await asyncio.sleep(chosen.uniform(0, 0.02))
+            task.cancel()
+        outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+        injector.rate = 0.0
+        finished = [o for o in outcomes if isinstance(o, CounterSaga)]
+        # After the cancellations, each call still gets its own answer.
+        for _ in range(10):
+            before = await store.get_by_id("CounterSaga", "counted")
+            after = await store.modify("CounterSaga", "counted", step)
+            assert before is not None
+            assert after.version == before.version + 1
+            assert after.count == before.count + 1
+        return await store.get_by_id("CounterSaga", "counted"), len(finished)
+
+    try:
+        final, finished = run(scenario())
+    finally:
+        run(store.aclose())
+        sync.close()
+    assert final is not None
+    # Every applied step bumped count and version together, and recorded its version once.
+    assert final.count == final.version
+    assert final.ops == [str(version) for version in range(1, final.version + 1)]
+    assert finished + 10 <= final.count  # a cancelled step may have been applied too

@@ -59,21 +59,21 @@ class TestOrderSagaContractWithOptions(TestOrderSagaContract):
     }
 
 
-class TestOrderSagaContractOverHttp(TestOrderSagaContract):
-    """The same contract through the store's own transport (DynamoDB Local only: under
-    moto's mock the store sends through botocore)."""
+class TestOrderSagaContractOverBotocore(TestOrderSagaContract):
+    """The same contract through the botocore transport on DynamoDB Local (moto always
+    gets botocore's: under its mock the store sends through botocore)."""
 
     backends = ("dynamodb-local",)
-    store_options: ClassVar[dict[str, Any]] = {"transport": "http"}
+    store_options: ClassVar[dict[str, Any]] = {"transport": "botocore"}
 
 
-class TestOrderSagaContractWithOptionsOverHttp(TestOrderSagaContract):
-    """The options that change what a call sends, through the store's own transport."""
+class TestOrderSagaContractWithOptionsOverBotocore(TestOrderSagaContract):
+    """The options that change what a call sends, through the botocore transport."""
 
     backends = ("dynamodb-local",)
     store_options: ClassVar[dict[str, Any]] = {
         **TestOrderSagaContractWithOptions.store_options,
-        "transport": "http",
+        "transport": "botocore",
     }
 
 
@@ -373,7 +373,7 @@ def test_a_wide_model_can_be_updated(make_store: Any, backend: Backend) -> None:
     # With "#aN = :aN" placeholders ~270 attributes passed DynamoDB's 4 KB expression limit.
     # moto's expression parser recurses once per clause and overflows Python's stack at a
     # few hundred, so moto gets a narrower model; DynamoDB Local gets 480.
-    width = 480 if backend.name == "dynamodb-local" else 150
+    width = 150 if backend.name == "moto" else 480
     model = wide_model(width)
     store = make_store(model)
     state = model(**{f"field_{i:03d}": i for i in range(0, width, 2)})
