@@ -11,6 +11,7 @@ its retry arrives (what the write history ``sagaWrite0..9`` is for).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import random
@@ -32,8 +33,9 @@ from saga_store_pynamo import (
     SagaValidationError,
 )
 from saga_store_pynamo._tokens import HISTORY
+from saga_store_pynamo.aio import AsyncDynamoDBSagaStore
 from saga_store_pynamo.retry import is_retryable, may_have_landed
-from tests.conftest import store_behind
+from tests.conftest import CREDENTIALS, REGION, store_behind
 from tests.ddb_proxy import DROP_RESPONSE, FAULTS, RESET, DynamoDBProxy, FaultInjector, error
 from tests.models import CounterSaga
 
@@ -344,6 +346,32 @@ def test_soak_under_faults_loses_and_doubles_nothing(
     injector.rate = 0.0
 
     assert unexpected == []
+    check_soak(
+        store,
+        injector,
+        saga_ids,
+        transport=transport,
+        seconds=elapsed,
+        retried=retried,
+        recognised=recognised,
+        conflicts=conflicts["genuine"],
+        unavailable=len(unavailable),
+    )
+
+
+def check_soak(
+    store: DynamoDBSagaStore[CounterSaga],
+    injector: FaultInjector,
+    saga_ids: list[str],
+    *,
+    transport: str,
+    seconds: float,
+    retried: Counter[str],
+    recognised: Recognitions,
+    conflicts: int,
+    unavailable: int,
+) -> None:
+    """Every step of every worker is in its saga exactly once; print the soak's report."""
     expected = SOAK_THREADS * SOAK_INCREMENTS
     lost = doubled = 0
     for saga_id in saga_ids:
@@ -355,18 +383,18 @@ def test_soak_under_faults_loses_and_doubles_nothing(
     sagas = store.find_by_name(NAME, limit=1000).items
     report = {
         "transport": transport,
-        "threads": SOAK_THREADS,
+        "workers": SOAK_THREADS,
         "sagas": SOAK_SAGAS,
-        "increments_per_saga_per_thread": SOAK_INCREMENTS,
+        "increments_per_saga_per_worker": SOAK_INCREMENTS,
         "fault_rate": SOAK_FAULT_RATE,
-        "seconds": round(elapsed, 1),
+        "seconds": round(seconds, 1),
         "requests_seen_by_proxy": sum(injector.requests.values()),
         "faults_injected": dict(injector.injected),
         "retries_by_operation": dict(retried),
         "own_writes_recognised_by_token": recognised.updates + recognised.inserts,
         "later_writes_before_recognition": dict(sorted(recognised.later_writes.items())),
-        "genuine_conflicts_retried": conflicts["genuine"],
-        "unavailable_after_all_retries": len(unavailable),
+        "genuine_conflicts_retried": conflicts,
+        "unavailable_after_all_retries": unavailable,
         "lost_updates": lost,
         "double_applications": doubled,
         "sagas_in_table": len(sagas),
@@ -378,6 +406,86 @@ def test_soak_under_faults_loses_and_doubles_nothing(
     assert sum(injector.injected.values()) > 0
     assert injector.injected["forward-then-drop-response"] > 0
     store.connection.delete_table(store.table_name)
+
+
+@pytest.mark.ddblocal
+def test_asyncio_soak_under_faults_loses_and_doubles_nothing(
+    faulty: tuple[FaultInjector, DynamoDBProxy], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The soak above with coroutines on the asyncio store's native transport."""
+    injector, proxy = faulty
+    retried: Counter[str] = Counter()
+
+    def count_retry(operation: str, attempt: int, failure: BaseException) -> None:
+        retried[operation] += 1
+
+    sync = faulty_store(proxy)
+    store: AsyncDynamoDBSagaStore[CounterSaga] = AsyncDynamoDBSagaStore(
+        CounterSaga,
+        table_name=sync.table_name,
+        endpoint=proxy.endpoint,
+        region=REGION,
+        credentials=CREDENTIALS,
+        max_workers=SOAK_THREADS,
+        retry=RetryPolicy(max_attempts=12, base_delay=0.001, max_delay=0.02, on_retry=count_retry),
+    )
+    assert store.native
+    recognised = Recognitions(monkeypatch)
+    conflicts = 0
+    unavailable: list[SagaStoreUnavailableError] = []
+
+    async def increment(saga_id: str, op: str) -> None:
+        nonlocal conflicts
+        while True:
+            try:
+                state = await store.get_by_id(NAME, saga_id)
+                assert state is not None
+                if op in state.ops:
+                    return  # an earlier attempt landed (only after SagaStoreUnavailableError)
+                state.count += 1
+                state.ops = [*state.ops, op]
+                await store.update(NAME, state, state.version)
+                return
+            except ConcurrencyError:
+                conflicts += 1
+            except SagaStoreUnavailableError as exc:  # documented: retry the step idempotently
+                unavailable.append(exc)
+
+    async def worker(worker_id: int, saga_ids: list[str]) -> None:
+        rng = random.Random(worker_id)
+        for round_ in range(SOAK_INCREMENTS):
+            order = list(saga_ids)
+            rng.shuffle(order)
+            for saga_id in order:
+                await increment(saga_id, f"w{worker_id}-r{round_}-{saga_id[:8]}")
+
+    async def soak() -> tuple[list[str], float]:
+        injector.rate = SOAK_FAULT_RATE
+        saga_ids = []
+        for i in range(SOAK_SAGAS):
+            state = CounterSaga()
+            await store.insert(NAME, f"order-{i}", state)  # faults apply here too
+            saga_ids.append(state.saga_id)
+        started = time.perf_counter()
+        try:
+            await asyncio.gather(*(worker(w, saga_ids) for w in range(SOAK_THREADS)))
+        finally:
+            injector.rate = 0.0
+            await store.aclose()
+        return saga_ids, time.perf_counter() - started
+
+    saga_ids, elapsed = asyncio.run(soak())
+    check_soak(
+        sync,
+        injector,
+        saga_ids,
+        transport="asyncio (aiohttp)",
+        seconds=elapsed,
+        retried=retried,
+        recognised=recognised,
+        conflicts=conflicts,
+        unavailable=len(unavailable),
+    )
 
 
 # -- the contended soak: many writers per saga ---------------------------------------------------
