@@ -58,7 +58,14 @@ write token). aiohttp never retries a ``POST`` by itself.
 **Cancellation.** A connection goes back to the pool only after its response was read to the
 end. If the task is cancelled (or fails) while the connection is being opened, the request
 written or the response read, the connection is closed, never pooled: a half-read response
-can never be read by the next request (tests/test_aiohttp_transport.py cancels mid-body).
+can never be read by the next request. What aiohttp does (3.14, read and tested, not
+assumed): ``ClientSession._request`` closes the connection when anything interrupts it up to
+the response's head; ``ClientResponse.read`` closes it when the body read is interrupted;
+and the connector would close rather than pool a connection whose body is not at its end
+(``ResponseHandler.should_close``). ``send`` closes the response itself on any interruption
+of the body read as well, so this does not rest on one of them alone.
+tests/test_aiohttp_transport.py cancels requests while the answer's head or half its body is
+held back, and checks that the connection was closed and that later answers are their own.
 
 **Event loops.** An aiohttp session belongs to the loop it was made on. The transport keeps
 one session per loop, made lazily by the first ``send`` on that loop, and never uses a session
@@ -437,6 +444,8 @@ class AsyncHttpTransport:
             limit=self.max_connections,
             limit_per_host=0,
             ssl=settings.ssl,
+            # getaddrinfo, as botocore resolves names; not aiodns even where it is installed.
+            resolver=aiohttp.ThreadedResolver(),
         )
         return aiohttp.ClientSession(
             connector=connector,
