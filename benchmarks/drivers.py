@@ -406,8 +406,28 @@ class PydynoxDriver(_TemplateDriver):
             max_retries=None if attempts is None else attempts - 1,
         )
         self.version_name = fixture.store.model_for(SAGA_NAME).version.attr_name
+        #: Why pydynox cannot run on this endpoint at all, or None.
+        self.problem: str | None = None
+        if fixture.backend.endpoint.startswith("https:"):
+            self.problem = self._tls_problem()
+
+    def _tls_problem(self) -> str | None:
+        """Whether pydynox reaches a TLS endpoint whose CA is in ``AWS_CA_BUNDLE`` (and
+        ``SSL_CERT_FILE``): it takes no CA bundle of its own."""
+        kwargs = _pydynox_kwargs("GetItem", self.fixture.templates["get_by_id"])
+        try:
+            self.client.sync_get_item(**kwargs)
+        except Exception as exc:
+            return (
+                "pydynox has no CA-bundle option, and with the benchmark's CA in "
+                "`AWS_CA_BUNDLE` and `SSL_CERT_FILE` its TLS connection still fails "
+                f"({type(exc).__name__}: {str(exc).rstrip('.')})"
+            )
+        return None
 
     def unsupported(self, op: str) -> str | None:
+        if self.problem is not None:
+            return self.problem
         try:
             _pydynox_kwargs(_OPERATION_OF[op], self.fixture.templates[op])
         except ValueError as exc:

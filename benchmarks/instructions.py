@@ -1,4 +1,4 @@
-"""Instructions per call, store vs raw botocore, counted by valgrind: a noise-free CPU figure.
+"""Instructions per call, the store (each transport) vs raw botocore, counted by valgrind.
 
 CPU time on a shared two-core machine varies by 20 % from one round to the next, which
 hides a 5 % difference. ``valgrind --tool=callgrind`` counts the instructions a process
@@ -6,7 +6,9 @@ executes instead; the count is the same from run to run whatever else the machin
 
 Each call is counted without the network, as in the benchmark's offline table: botocore's
 HTTP send is answered from memory with the response DynamoDB Local gave the same request,
-so serialization, signing, hooks and parsing run and the socket does not. For each client
+so serialization, signing, hooks and parsing run and the socket does not; the store on
+``transport="http"`` (``store-http``) writes its request to, and reads the recorded response
+from, a local socket pair. For each client
 and call, one process makes ``--calls`` calls after a warm-up and another makes none; the
 difference divided by ``--calls`` is the count per call, start-up and warm-up excluded.
 Python's cyclic garbage collector stays on, as in production.
@@ -45,7 +47,13 @@ _METHODS = {
     "update_conflict": "update_item",
 }
 _ENDPOINT = "http://127.0.0.1:9"  # never connected to: every answer comes from memory
-_PREPARED = 300  # inputs made in every process, so that both runs of a pair make the same
+_PREPARED = 300
+#: The clients counted: the store on each transport, and raw botocore.
+_CLIENTS = (
+    "store",
+    "store-http",
+    "botocore",
+)  # inputs made in every process, so that both runs of a pair make the same
 
 
 def _capture(path: Path) -> None:
@@ -73,11 +81,16 @@ def _worker(client: str, op: str, calls: int, recorded_path: Path) -> None:
 
     from .backends import mirror_config, raw_client
     from .common import SAGA_NAME, BenchSaga, bench_store, small_state
-    from .offline import CannedResponses
+    from .offline import CannedResponses, answer_http_transport
 
     recorded = pickle.loads(recorded_path.read_bytes())
-    store = bench_store(recorded["table"], _ENDPOINT)
     canned = CannedResponses(recorded["responses"])
+    if client == "store-http":
+        store = bench_store(recorded["table"], _ENDPOINT, transport="http")
+        # Never closed: this process ends after its calls.
+        answer_http_transport(store, canned).__enter__()
+    else:
+        store = bench_store(recorded["table"], _ENDPOINT)
     store.connection.client.meta.events.register_first("before-send.dynamodb", canned)
     botocore_client = raw_client(_ENDPOINT, mirror_config(store.connection.client))
     botocore_client.meta.events.register_first("before-send.dynamodb", canned)
@@ -131,7 +144,7 @@ def _worker(client: str, op: str, calls: int, recorded_path: Path) -> None:
         return conflict
 
     make_inputs, make_call = (
-        (store_inputs, store_call) if client == "store" else (botocore_inputs, botocore_call)
+        (botocore_inputs, botocore_call) if client == "botocore" else (store_inputs, store_call)
     )
     for name in OPS:  # warm every path up, so lazy set-up is outside the difference
         canned.use(name)
@@ -179,7 +192,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ops", default=",".join(OPS), help="comma-separated calls")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel runs")
     parser.add_argument(
-        "--clients", default="store,botocore", help="comma-separated: store, botocore"
+        "--clients",
+        default=",".join(_CLIENTS),
+        help="comma-separated: " + ", ".join(_CLIENTS),
     )
     parser.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -191,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         print("valgrind is not installed (apt-get install valgrind)", file=sys.stderr)
         return 1
     ops = [op for op in args.ops.split(",") if op]
-    clients = [c for c in args.clients.split(",") if c in ("store", "botocore")]
+    clients = [c for c in args.clients.split(",") if c in _CLIENTS]
     with tempfile.TemporaryDirectory(prefix="saga-instructions-") as tmp:
         out_dir = Path(tmp)
         recorded = out_dir / "recorded.pickle"
@@ -203,15 +218,17 @@ def main(argv: list[str] | None = None) -> int:
             }
             totals = {run: future.result() for run, future in futures.items()}
     counted = " | ".join(f"{c} instructions/call" for c in clients)
-    print(f"| call | {counted} | store/botocore |")
-    print("|---|" + "---|" * (len(clients) + 1))
+    compared = [c for c in clients if c != "botocore"] if "botocore" in clients else []
+    ratios = "".join(f" {c}/botocore |" for c in compared)
+    print(f"| call | {counted} |{ratios}")
+    print("|---|" + "---|" * (len(clients) + len(compared)))
     for op in ops:
         per_call = {
             c: (totals[(c, op, args.calls)] - totals[(c, op, 0)]) / args.calls for c in clients
         }
         cells = [f"{per_call[c]:,.0f}" for c in clients]
-        ratio = f"{per_call['store'] / per_call['botocore']:.3f}x" if len(per_call) == 2 else "-"
-        print(f"| `{op}` | " + " | ".join(cells) + f" | {ratio} |")
+        cells += [f"{per_call[c] / per_call['botocore']:.3f}x" for c in compared]
+        print(f"| `{op}` | " + " | ".join(cells) + " |")
     return 0
 
 

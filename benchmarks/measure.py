@@ -133,6 +133,8 @@ class Results:
         """
         threads = 1 if metric in ("cpu", "rate1") else self.threads
         mine, theirs = self.get(op, client, threads), self.get(op, other, threads)
+        if not mine or not theirs:  # one of them could not make this call
+            return []
         if metric == "cpu":
             return [a.cpu / a.calls / (b.cpu / b.calls) for a, b in zip(mine, theirs, strict=True)]
         return [a.calls_per_second / b.calls_per_second for a, b in zip(mine, theirs, strict=True)]

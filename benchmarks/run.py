@@ -53,6 +53,7 @@ from .measure import Settings, measure_backend, run_serial
 from .offline import measure_offline
 from .profiling import Profile, profile_calls
 from .report import Run, plot_cpu, render, write_doc
+from .tls import tls_backend
 
 __all__ = ["main"]
 
@@ -76,16 +77,18 @@ def _settings(args: argparse.Namespace, backend: str) -> Settings:
         return Settings(
             rounds=1, serial_calls=6, threads=args.threads, threaded_calls=8, warmup_calls=2
         )
+    local = backend.startswith("dynamodb-local")
     # moto is slower per call (a new connection each time, a Python server): fewer calls.
-    calls = args.calls or (60 if backend == "dynamodb-local" else 40)
+    calls = args.calls or (60 if local else 40)
     # Threaded samples are long (about a second on DynamoDB Local) and numerous: a JVM
-    # pause or a scheduling hiccup moves a short sample by 20 %, which hides a 5 % gap.
+    # pause or a scheduling hiccup moves a short sample by 20 %, which hides a 5 % gap. The
+    # TLS run is a second look at the same server: fewer rounds.
     return Settings(
-        rounds=args.rounds or (9 if backend == "dynamodb-local" else 4),
+        rounds=args.rounds or (9 if backend == "dynamodb-local" else 7 if local else 4),
         serial_calls=calls,
         threads=args.threads,
-        threaded_calls=max(args.threads, (9 if backend == "dynamodb-local" else 3) * calls),
-        warmup_calls=30 if backend == "dynamodb-local" else 10,
+        threaded_calls=max(args.threads, (9 if local else 3) * calls),
+        warmup_calls=30 if local else 10,
     )
 
 
@@ -117,9 +120,13 @@ def _profiles(drivers: list[Driver], calls: int) -> dict[tuple[str, str], Profil
 
 
 @contextlib.contextmanager
-def _drivers(fixture: Fixture, control: bool) -> Iterator[list[Driver]]:
+def _drivers(fixture: Fixture, control: bool, left_out: dict[str, str]) -> Iterator[list[Driver]]:
     """The store on each transport, raw botocore, with ``control`` a second raw botocore
-    client (the A/A control), and (when installed) pydynox on ``fixture``; closed after."""
+    client (the A/A control), and (when installed) pydynox on ``fixture``; closed after.
+
+    A client that cannot run on this endpoint at all is left out, with its reason put in
+    ``left_out``. (Asyncio clients, when added, are further drivers here.)
+    """
     drivers: list[Driver] = [
         StoreDriver(fixture),
         StoreHttpDriver(fixture),
@@ -128,7 +135,12 @@ def _drivers(fixture: Fixture, control: bool) -> Iterator[list[Driver]]:
     if control:
         drivers.append(BotocoreControlDriver(fixture))
     if pydynox_version() is not None:
-        drivers.append(PydynoxDriver(fixture))
+        pydynox = PydynoxDriver(fixture)
+        if pydynox.problem is None:
+            drivers.append(pydynox)
+        else:
+            left_out[pydynox.name] = pydynox.problem
+            pydynox.close()
     try:
         yield drivers
     finally:
@@ -157,6 +169,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--rounds", type=int, help="interleaved rounds per operation")
     parser.add_argument("--calls", type=int, help="one-thread calls per client and round")
     parser.add_argument("--threads", type=int, default=8, help="threads of the threaded runs")
+    parser.add_argument(
+        "--no-tls",
+        dest="tls",
+        action="store_false",
+        help="skip the run through a loopback TLS-terminating proxy in front of DynamoDB Local",
+    )
     parser.add_argument(
         "--profile-calls",
         type=int,
@@ -202,24 +220,13 @@ def main(argv: list[str] | None = None) -> int:
                     continue
             _log(f"starting {_TITLES[key]}")
             with _SERVERS[key]() as backend:
-                fixture = setup_fixture(backend)
-                try:
-                    with _drivers(fixture, control=key == "dynamodb-local") as drivers:
-                        settings = _settings(args, key)
-                        run.settings[key] = settings
-                        run.results[key] = measure_backend(key, drivers, settings)
-                        if run.offline is None:
-                            _log("  offline (recorded responses)")
-                            run.offline_settings = _offline_settings(args)
-                            run.offline = measure_offline(fixture, run.offline_settings)
-                            run.offline_source = _TITLES[key]
-                        if key == "dynamodb-local":
-                            _log("  capacity per lifecycle")
-                            run.lifecycles = _lifecycles(fixture)
-                            if not args.quick and args.profile_calls > 0:
-                                run.profiles = _profiles(drivers, args.profile_calls)
-                finally:
-                    fixture.drop()
+                _measure(run, args, backend)
+                if key == "dynamodb-local" and args.tls:
+                    _log("starting a TLS-terminating proxy in front of it")
+                    with tls_backend(backend) as tls:
+                        run.titles[tls.key] = tls.title
+                        run.in_process[tls.key] = tls.in_process
+                        _measure(run, args, tls)
     except BenchmarkError as exc:
         if exc.__cause__ is not None:
             traceback.print_exception(exc.__cause__)
@@ -235,6 +242,35 @@ def main(argv: list[str] | None = None) -> int:
         write_doc(args.out, render(run))
         _log(f"wrote {args.out}")
     return 0
+
+
+def _measure(run: Run, args: argparse.Namespace, backend: Backend) -> None:
+    """Every client on ``backend`` (a fresh table), and on plain DynamoDB Local also the
+    offline table, the capacity and the profile; the results go into ``run``."""
+    key = backend.key
+    fixture = setup_fixture(backend)
+    try:
+        left_out = run.left_out.setdefault(key, {})
+        with _drivers(fixture, key.startswith("dynamodb-local"), left_out) as drivers:
+            settings = _settings(args, key)
+            run.settings[key] = settings
+            run.results[key] = measure_backend(key, drivers, settings)
+            if key == "dynamodb-local":
+                _log("  offline (recorded responses)")
+                run.offline_settings = _offline_settings(args)
+                run.offline = measure_offline(fixture, run.offline_settings)
+                run.offline_source = _TITLES[key]
+                _log("  capacity per lifecycle")
+                run.lifecycles = _lifecycles(fixture)
+                if not args.quick and args.profile_calls > 0:
+                    run.profiles = _profiles(drivers, args.profile_calls)
+            elif run.offline is None and not backend.endpoint.startswith("https:"):
+                _log("  offline (recorded responses)")
+                run.offline_settings = _offline_settings(args)
+                run.offline = measure_offline(fixture, run.offline_settings)
+                run.offline_source = run.titles[key]
+    finally:
+        fixture.drop()
 
 
 def _lifecycles(fixture: Fixture) -> list[Lifecycle]:
