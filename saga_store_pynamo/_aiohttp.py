@@ -53,7 +53,9 @@ a success body that is not a JSON object                          ``CorruptRespo
 
 As with ``_http``, a pooled connection the server closed just as the request left fails as
 *may have been applied* (conservative, never retried here; the store resolves it with its
-write token). aiohttp never retries a ``POST`` by itself.
+write token). aiohttp never retries a ``POST`` by itself. aiohttp's response errors carry
+the request's headers (signature, session token, ``Proxy-Authorization``): they are replaced
+by a description without them before they become the raised error's cause.
 
 **Cancellation.** A connection goes back to the pool only after its response was read to the
 end. If the task is cancelled (or fails) while the connection is being opened, the request
