@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import contextlib
 import copy
 import gc
 import os
@@ -85,10 +86,10 @@ def _worker(client: str, op: str, calls: int, recorded_path: Path) -> None:
 
     recorded = pickle.loads(recorded_path.read_bytes())
     canned = CannedResponses(recorded["responses"])
+    answering = contextlib.ExitStack()  # held to the end: this process ends after its calls
     if client == "store-http":
         store = bench_store(recorded["table"], _ENDPOINT, transport="http")
-        # Never closed: this process ends after its calls.
-        answer_http_transport(store, canned).__enter__()
+        answering.enter_context(answer_http_transport(store, canned))
     else:
         store = bench_store(recorded["table"], _ENDPOINT)
     store.connection.client.meta.events.register_first("before-send.dynamodb", canned)
@@ -157,6 +158,7 @@ def _worker(client: str, op: str, calls: int, recorded_path: Path) -> None:
     gc.collect()
     for value in inputs:
         call(value)
+    answering.close()
 
 
 def _count(client: str, op: str, calls: int, recorded: Path, out_dir: Path) -> int:
