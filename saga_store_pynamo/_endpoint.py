@@ -29,10 +29,15 @@ import threading
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from botocore.auth import resolve_auth_scheme_preference
 from botocore.regions import EndpointResolverBuiltins
 
-__all__ = ["SIGNING_NAME", "EndpointResolver", "FrozenCredentials", "ResolvedEndpoint"]
+__all__ = [
+    "SIGNING_NAME",
+    "EndpointResolver",
+    "FrozenCredentials",
+    "ResolvedEndpoint",
+    "account_id_of",
+]
 
 #: The only signing name the store's transport signs for.
 SIGNING_NAME = "dynamodb"
@@ -40,6 +45,10 @@ SIGNING_NAME = "dynamodb"
 #: How many resolutions are kept. A process sees a handful of keys (five operations, one
 #: table or a few, one account id or none); past the bound the cache starts again.
 MAX_CACHED = 256
+
+#: ``AWS::Auth::AccountId`` (absent from botocore releases that predate account-id endpoints,
+#: whose DynamoDB ruleset does not read it either).
+_ACCOUNT_ID_BUILTIN: str | None = getattr(EndpointResolverBuiltins, "ACCOUNT_ID", None)
 
 #: The request members whose values the cache key covers: an operation whose ruleset
 #: parameters read anything else of the request is left to botocore.
@@ -51,6 +60,12 @@ class FrozenCredentials(Protocol):
 
     @property
     def account_id(self) -> str | None: ...
+
+
+def account_id_of(credentials: object) -> str | None:
+    """The account id of frozen credentials; None where botocore's ``ReadOnlyCredentials``
+    has no such field (releases before account-id endpoints)."""
+    return getattr(credentials, "account_id", None)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -106,7 +121,7 @@ class EndpointResolver:
         Never blocks: an asyncio caller tries this first and runs ``resolve`` off the event
         loop only on a miss.
         """
-        return self._cache.get((operation, table_name, credentials.account_id))
+        return self._cache.get((operation, table_name, account_id_of(credentials)))
 
     def resolve(
         self, credentials: FrozenCredentials, operation: str, table_name: str | None
@@ -118,7 +133,7 @@ class EndpointResolver:
         building the connection's botocore client if it was not yet built; later calls
         return the same object from the cache.
         """
-        key = (operation, table_name, credentials.account_id)
+        key = (operation, table_name, account_id_of(credentials))
         resolved = self._cache.get(key)
         if resolved is not None:
             return resolved
@@ -155,7 +170,9 @@ class EndpointResolver:
             return _unsupported(f"the endpoint of {operation} depends on more than TableName")
 
         # The request context and auth type that _make_api_call builds.
-        if model.auth and config.auth_scheme_preference:
+        if model.auth and getattr(config, "auth_scheme_preference", None):
+            from botocore.auth import resolve_auth_scheme_preference  # botocore >= 1.38
+
             auth_type = resolve_auth_scheme_preference(
                 config.auth_scheme_preference.split(","), model.auth
             )
@@ -177,11 +194,10 @@ class EndpointResolver:
         if ruleset is None:  # no ruleset data: the legacy resolver's URL
             url, headers, properties = client.meta.endpoint_url, {}, {}
         else:
-            per_account = copy.copy(ruleset)
-            per_account._builtins = {
-                **ruleset._builtins,
-                EndpointResolverBuiltins.ACCOUNT_ID: account_id,
-            }
+            per_account = ruleset
+            if _ACCOUNT_ID_BUILTIN is not None:
+                per_account = copy.copy(ruleset)
+                per_account._builtins = {**ruleset._builtins, _ACCOUNT_ID_BUILTIN: account_id}
             info = per_account.construct_endpoint(
                 operation_model=model, call_args=call_args, request_context=context
             )

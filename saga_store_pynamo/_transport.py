@@ -1,30 +1,38 @@
 """The store's own transport for the item operations (``transport="http"``, opt-in for now).
 
-One attempt of one request: ``encode_request`` -> ``SigV4Signer.sign`` -> one shared
+One attempt of one request: ``encode_request`` -> ``SigV4Signer.sign`` -> a keep-alive
 ``ConnectionPool`` -> ``decode_response``. Retries, write tokens and error translation stay in
 ``_dispatch``, which calls ``HttpTransport.send`` in place of the botocore client's
 ``_make_api_call`` for the operations this transport ``handles``; everything else (table
 management, operations the wire codec does not know) keeps the botocore client.
 
-What is resolved by botocore, once and lazily (on the first request, never at construction),
-and kept off the per-request path:
+Each attempt freezes the credentials once (``get_frozen_credentials()``, so refreshable ones
+keep refreshing); the same frozen set picks the route and signs. The route is where botocore
+itself would send that request: ``_endpoint.EndpointResolver`` asks botocore's endpoint
+ruleset, per (operation, table name, account id of the credentials), which takes in the
+store's custom ``endpoint``, ``AWS_ENDPOINT_URL(_DYNAMODB)`` and profile ``endpoint_url``,
+FIPS and dual-stack settings, the partition, and account-id endpoints
+(``https://{AccountId}.ddb.{region}.amazonaws.com`` under ``account_id_endpoint_mode``). A
+route is resolved on the first request that needs it, never at construction, and then costs a
+dict lookup. Each distinct resolved (URL, signing region, signing name) gets one pool and one
+signer (normally there is exactly one).
 
-- the endpoint: the store's custom ``endpoint`` when set, else the URL the connection's
-  botocore client resolved through botocore's own endpoint ruleset (``AWS_ENDPOINT_URL``,
-  FIPS and dual-stack settings, partitions);
-- the credentials: the connection's botocore session resolves the ``credentials`` option,
-  the model's ``Meta`` keys or botocore's default chain (see ``StoreConnection.session``);
-  they are frozen per request with ``get_frozen_credentials()``, so refreshable credentials
-  keep refreshing;
-- TLS verification (``AWS_CA_BUNDLE``, the profile's ``ca_bundle``) and proxies
-  (``HTTPS_PROXY``, ``NO_PROXY``), by ``ConnectionPool``.
+Also resolved once, by botocore's providers: the credentials (the connection's session
+resolves the ``credentials`` option, the model's ``Meta`` keys or botocore's default chain, see
+``StoreConnection.session``), TLS verification (``AWS_CA_BUNDLE``, the profile's
+``ca_bundle``) and proxies (``HTTPS_PROXY``, ``NO_PROXY``), by ``ConnectionPool``.
 
-Where botocore is needed, the botocore transport is used instead, decided per call:
+Where botocore is needed, the botocore transport is used instead:
 
-- while moto's in-process mock (``mock_aws``) is active, so that a store built before the
-  mock started still never reaches the network (moto intercepts botocore's requests only);
-- for good, when the pool cannot honour a setting (``UnsupportedTransportSetting``: an
-  ``https://`` proxy URL).
+- while moto's in-process mock (``mock_aws``) is active (``handles`` says no), so that a store
+  built before the mock started still never reaches the network (moto intercepts botocore's
+  requests only);
+- for a route this transport cannot send exactly as botocore would (``send`` hands the
+  request to the botocore client): an auth scheme other than plain SigV4 for ``dynamodb``
+  (SigV4a, a configured ``signature_version``), headers the endpoint adds, a failed
+  resolution (botocore then raises its own error, e.g. ``account_id_endpoint_mode=required``
+  without an account id), or a setting the pool cannot honour (``UnsupportedTransportSetting``:
+  an ``https://`` proxy URL).
 """
 
 from __future__ import annotations
@@ -32,21 +40,29 @@ from __future__ import annotations
 import logging
 import sys
 import threading
-from typing import Any
+from typing import Any, NamedTuple
 
 from botocore.credentials import Credentials
 from botocore.exceptions import NoCredentialsError
 
+from ._checksum import checked_client
+from ._endpoint import EndpointResolver, FrozenCredentials, account_id_of
 from ._http import ConnectionPool, UnsupportedTransportSetting
 from ._sigv4 import SigV4Signer
 from ._wire import SUPPORTED_OPERATIONS, decode_response, encode_request
 
-__all__ = ["TRANSPORTS", "HttpTransport", "moto_mock_active"]
+__all__ = ["TRANSPORTS", "HttpTransport", "Route", "moto_mock_active"]
 
 _log = logging.getLogger("saga_store_pynamo")
 
 #: The values of the store's ``transport`` option.
 TRANSPORTS = ("botocore", "http")
+
+#: How many (operation, table name, account id) routes are kept; past the bound the cache
+#: starts again (the pools stay).
+MAX_ROUTES = 256
+
+_RouteKey = tuple[str, str | None, str | None]  # (operation, table name, account id)
 
 
 def moto_mock_active() -> bool:
@@ -58,76 +74,131 @@ def moto_mock_active() -> bool:
     return bool(getattr(getattr(models, "botocore_stubber", None), "enabled", False))
 
 
-class HttpTransport:
-    """Sends the item operations of one store over its own keep-alive HTTP pool.
+class Route(NamedTuple):
+    """The pool and the signer of one resolved endpoint."""
 
-    Thread-safe; builds its pool and signer on first use. ``connection`` is the store's
-    ``StoreConnection``: its session resolves the credentials and TLS settings, its
-    botocore client the endpoint, and its options give the pool size and timeouts.
+    pool: ConnectionPool
+    signer: SigV4Signer
+
+
+class HttpTransport:
+    """Sends the item operations of one store over its own keep-alive HTTP pools.
+
+    Thread-safe; resolves endpoints and builds pools and signers on first use.
+    ``connection`` is the store's ``StoreConnection``: its session resolves the credentials
+    and TLS settings, its botocore client the endpoints, and its options give the pool size
+    and timeouts.
     """
 
     def __init__(self, connection: Any) -> None:
         self._connection = connection
         self._lock = threading.Lock()
-        self._pool: ConnectionPool | None = None
-        self._signer: SigV4Signer | None = None
         self._credentials: Credentials | None = None
-        #: Set when the pool cannot honour the settings: botocore's transport is used.
-        self.unsupported: str | None = None
+        self._resolver = EndpointResolver(connection)
+        # Both replaced as a whole under the lock, read without it. A route of None sends
+        # through botocore.
+        self._routes: dict[_RouteKey, Route | None] = {}
+        self._endpoints: dict[tuple[str, str, str], Route | None] = {}
 
     def __repr__(self) -> str:
-        return f"HttpTransport({self._pool!r})"
+        return f"HttpTransport({self.pools!r})"
+
+    @property
+    def pools(self) -> list[ConnectionPool]:
+        """The pools built so far, one per resolved endpoint."""
+        return [route.pool for route in self._endpoints.values() if route is not None]
 
     def handles(self, operation: str) -> bool:
-        """Whether ``operation`` goes through this transport now (else through botocore)."""
-        if operation not in SUPPORTED_OPERATIONS or moto_mock_active():
-            return False
-        if self._signer is None and self.unsupported is None:
-            self._build()
-        return self.unsupported is None
+        """Whether ``operation`` is sent by ``send`` now (else through botocore)."""
+        return operation in SUPPORTED_OPERATIONS and not moto_mock_active()
 
     def send(self, operation: str, request: dict[str, Any]) -> dict[str, Any]:
         """One attempt: the parsed response, as the botocore client's ``_make_api_call``.
+
+        Sent through the botocore client instead when botocore resolves this request to an
+        endpoint this transport cannot honour (see the module docstring).
 
         :raises DynamoDBError: an error response (a botocore ``ClientError``).
         :raises BotoCoreError: a connection failure, a corrupted response (``ChecksumError``),
             no credentials (``NoCredentialsError``).
         """
-        pool, signer = self._pool, self._signer
-        if pool is None or signer is None:  # handles() builds them
-            raise RuntimeError("HttpTransport.send() before handles()")
         frozen = self._resolved_credentials().get_frozen_credentials()
+        table_name = request.get("TableName")
+        try:
+            # account_id_of(frozen), inlined: this is the per-request cost.
+            route = self._routes[operation, table_name, getattr(frozen, "account_id", None)]
+        except KeyError:
+            route = self.route(frozen, operation, table_name)
+        if route is None:
+            response: dict[str, Any] = checked_client(self._connection.client)._make_api_call(
+                operation, request
+            )
+            return response
         target, body = encode_request(operation, request)
-        response = pool.send(body, signer.sign(frozen, target, body))
-        return decode_response(operation, response.status, response.headers, response.body)
+        sent = route.pool.send(body, route.signer.sign(frozen, target, body))
+        return decode_response(operation, sent.status, sent.headers, sent.body)
+
+    def route(
+        self, credentials: FrozenCredentials, operation: str, table_name: str | None
+    ) -> Route | None:
+        """The pool and signer for a request signed with ``credentials`` (frozen), or None
+        when it must go through botocore; resolved and built on first use, then cached."""
+        key = (operation, table_name, account_id_of(credentials))
+        routes = self._routes
+        if key in routes:
+            return routes[key]
+        endpoint = self._resolver.resolve(credentials, operation, table_name)
+        with self._lock:
+            if key in self._routes:
+                return self._routes[key]
+            if (
+                endpoint.supported
+                and endpoint.url
+                and endpoint.signing_region
+                and endpoint.signing_name
+            ):
+                route = self._endpoint_route(
+                    endpoint.url, endpoint.signing_region, endpoint.signing_name
+                )
+            else:
+                _log.warning(
+                    "transport='http' sends %s through botocore: %s", operation, endpoint.reason
+                )
+                route = None
+            routes = self._routes
+            self._routes = {**routes, key: route} if len(routes) < MAX_ROUTES else {key: route}
+        return route
+
+    def _endpoint_route(self, url: str, signing_region: str, signing_name: str) -> Route | None:
+        """The route of one resolved endpoint (called under the lock)."""
+        endpoint_key = (url, signing_region, signing_name)
+        if endpoint_key in self._endpoints:
+            return self._endpoints[endpoint_key]
+        connection = self._connection
+        route: Route | None
+        try:
+            pool = ConnectionPool(
+                url,
+                max_connections=connection._max_pool_connections,
+                connect_timeout=connection._connect_timeout_seconds,
+                read_timeout=connection._read_timeout_seconds,
+                session=connection.session,
+            )
+        except UnsupportedTransportSetting as exc:
+            _log.warning("transport='http' falls back to botocore: %s", exc)
+            route = None
+        else:
+            signer = SigV4Signer(
+                signing_region, pool.host_header, service=signing_name, path=pool.path
+            )
+            route = Route(pool, signer)
+        self._endpoints = {**self._endpoints, endpoint_key: route}
+        return route
 
     def close(self) -> None:
-        """Close the pool's idle connections (the pool stays usable)."""
-        pool = self._pool
-        if pool is not None:
+        """Close the pools' idle connections (the pools stay usable)."""
+        for pool in self.pools:
             pool.close()
-
-    def _build(self) -> None:
-        """Resolve the endpoint (botocore's resolution) and build the pool and the signer."""
-        with self._lock:
-            if self._signer is not None or self.unsupported is not None:
-                return
-            connection = self._connection
-            endpoint = connection.host or connection.client.meta.endpoint_url
-            try:
-                pool = ConnectionPool(
-                    endpoint,
-                    max_connections=connection._max_pool_connections,
-                    connect_timeout=connection._connect_timeout_seconds,
-                    read_timeout=connection._read_timeout_seconds,
-                    session=connection.session,
-                )
-            except UnsupportedTransportSetting as exc:
-                _log.warning("transport='http' falls back to botocore: %s", exc)
-                self.unsupported = str(exc)
-                return
-            self._pool = pool
-            self._signer = SigV4Signer(connection.region, pool.host_header, path=pool.path)
 
     def _resolved_credentials(self) -> Credentials:
         credentials = self._credentials
