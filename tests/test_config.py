@@ -22,6 +22,7 @@ from saga_store_pynamo import (
     TableNotFoundError,
     create_table,
 )
+from saga_store_pynamo._sigv4 import SigV4Signer
 from saga_store_pynamo.retry import RetryPolicy
 from tests.conftest import REGION, Backend
 from tests.models import OrderSaga, PaymentSaga
@@ -309,12 +310,15 @@ def test_non_str_meta_credentials_are_refused_without_the_value() -> None:
     assert "12345678" not in str(caught.value)
 
 
-def test_meta_session_token_is_sent(backend: Backend, env_credentials: str) -> None:
+def test_meta_session_token_is_sent(
+    backend: Backend, env_credentials: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     key_id = f"AKIDMETA{uuid.uuid4().hex[:8]}"
     store = DynamoDBSagaStore(
         meta_model(key_id=key_id, token="META-TOKEN"),
         table_name=f"sagas-{uuid.uuid4().hex[:12]}",
         endpoint=backend.endpoint,
+        transport=backend.transport,  # type: ignore[arg-type]
     )
     create_table(store)
     headers: list[dict[str, str]] = []
@@ -324,7 +328,16 @@ def test_meta_session_token_is_sent(backend: Backend, env_credentials: str) -> N
             {k: v.decode() if isinstance(v, bytes) else v for k, v in request.headers.items()}
         )
 
+    # What botocore sends, and what the store's own transport signs.
     store.connection.client.meta.events.register_first("before-send.dynamodb.*", record)
+    sign = SigV4Signer.sign
+
+    def signed(self: SigV4Signer, *args: Any, **kwargs: Any) -> dict[str, str]:
+        result = sign(self, *args, **kwargs)
+        headers.append(dict(result))
+        return result
+
+    monkeypatch.setattr(SigV4Signer, "sign", signed)
     try:
         assert store.get_by_id("OrderSaga", "x") is None
         assert headers[-1]["X-Amz-Security-Token"] == "META-TOKEN"
