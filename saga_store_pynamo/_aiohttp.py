@@ -85,7 +85,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urlsplit
 
-from botocore.credentials import Credentials
+from botocore.credentials import Credentials, RefreshableCredentials
 from botocore.exceptions import (
     ConnectionClosedError,
     ConnectTimeoutError,
@@ -94,6 +94,8 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
+from ._checksum import checked_client
+from ._endpoint import EndpointResolver, FrozenCredentials, account_id_of
 from ._http import (
     DEFAULT_TIMEOUT,
     Headers,
@@ -106,7 +108,7 @@ from ._http import (
     resolve_verify,
 )
 from ._sigv4 import SigV4Signer
-from ._transport import moto_mock_active
+from ._transport import MAX_ROUTES, moto_mock_active
 from ._wire import SUPPORTED_OPERATIONS, decode_response, encode_request
 
 _MISSING: ImportError | None = None
@@ -155,9 +157,8 @@ if _MISSING is None:
         connect and the handshake, but not the wait for the proxy's ``CONNECT`` answer.
         """
 
-        def __init__(self, *, proxied: bool, connect_timeout: float, **options: Any) -> None:
+        def __init__(self, *, connect_timeout: float, **options: Any) -> None:
             super().__init__(**options)
-            self._proxied = proxied
             self._connect_timeout = connect_timeout
 
         async def connect(
@@ -169,12 +170,12 @@ if _MISSING is None:
             except asyncio.CancelledError:
                 raise
             except Exception as error:
-                raise _NotSent(error, self._proxied) from error
+                raise _NotSent(error, req.proxy is not None) from error
 
         async def _create_connection(
             self, req: ClientRequest, traces: list[Trace], timeout: aiohttp.ClientTimeout
         ) -> ResponseHandler:
-            if not self._proxied:
+            if req.proxy is None:
                 return await super()._create_connection(req, traces, timeout)
             if sys.version_info >= (3, 11):
                 async with asyncio.timeout(self._connect_timeout):
@@ -182,6 +183,9 @@ if _MISSING is None:
             return await asyncio.wait_for(  # pragma: no cover - Python 3.10
                 super()._create_connection(req, traces, timeout), self._connect_timeout
             )
+
+
+_RouteKey = tuple[str, "str | None", "str | None"]  # (operation, table name, account id)
 
 
 class _Settings(NamedTuple):
@@ -229,36 +233,34 @@ class AsyncHttpTransport:
         self._connection = connection
         self.max_connections = max_connections
         self._lock = threading.Lock()
-        self._settings: _Settings | None = None
         self._credentials: Credentials | None = None
+        self._resolver = EndpointResolver(connection)
+        # Both replaced as a whole under the lock, read without it. Settings of None send
+        # through botocore (on a worker thread).
+        self._routes: dict[_RouteKey, _Settings | None] = {}
+        self._endpoints: dict[tuple[str, str, str], _Settings | None] = {}
         # One session per event loop, keyed by the loop. Not a WeakKeyDictionary: a session
         # holds its loop, so the key would never be collected; sessions of closed loops are
         # dropped instead whenever a session is made, and by aclose() / close().
         self._sessions: dict[asyncio.AbstractEventLoop, aiohttp.ClientSession] = {}
-        #: Set when the settings cannot be honoured: botocore's transport is used.
-        self.unsupported: str | None = None
 
     def __repr__(self) -> str:
-        settings = self._settings
-        if settings is None:
-            return f"AsyncHttpTransport(max_connections={self.max_connections})"
-        via = f" via {settings.proxy_shown}" if settings.proxy_shown else ""
-        return (
-            f"AsyncHttpTransport({settings.endpoint!r}{via}, "
-            f"max_connections={self.max_connections})"
-        )
+        shown = [
+            settings.endpoint + (f" via {settings.proxy_shown}" if settings.proxy_shown else "")
+            for settings in self._endpoints.values()
+            if settings is not None
+        ]
+        endpoints = f"{', '.join(map(repr, shown))}, " if shown else ""
+        return f"AsyncHttpTransport({endpoints}max_connections={self.max_connections})"
 
     def handles(self, operation: str) -> bool:
-        """Whether ``operation`` goes through this transport now (else through botocore).
+        """Whether ``operation`` is sent by ``send`` now (else through botocore).
 
-        False for operations the wire codec does not know, while moto's ``mock_aws`` is
-        active, and for good when a setting cannot be honoured (see ``unsupported``).
+        False for operations the wire codec does not know and while moto's ``mock_aws`` is
+        active. A request whose endpoint needs botocore (see ``_transport``) is still
+        handled: ``send`` hands it to the botocore client on a worker thread.
         """
-        if operation not in SUPPORTED_OPERATIONS or moto_mock_active():
-            return False
-        if self._settings is None and self.unsupported is None:
-            self._build()
-        return self.unsupported is None
+        return operation in SUPPORTED_OPERATIONS and not moto_mock_active()
 
     async def send(self, operation: str, request: dict[str, Any]) -> dict[str, Any]:
         """One attempt: the parsed response, as the botocore client's ``_make_api_call``.
@@ -274,10 +276,22 @@ class AsyncHttpTransport:
             written; ``ReadTimeoutError`` when the answer did not come in time.
         :raises NoCredentialsError: no credentials could be resolved.
         """
-        settings = self._settings
-        if settings is None:  # handles() builds them
-            raise RuntimeError("AsyncHttpTransport.send() before handles()")
-        frozen = self._resolved_credentials().get_frozen_credentials()
+        frozen = await self._frozen_credentials()
+        table_name = request.get("TableName")
+        try:
+            # account_id_of(frozen), inlined: this is the per-request cost.
+            settings = self._routes[operation, table_name, getattr(frozen, "account_id", None)]
+        except KeyError:
+            # The first request of its kind: resolving may build the botocore client.
+            settings = await asyncio.get_running_loop().run_in_executor(
+                None, self._route, frozen, operation, table_name
+            )
+        if settings is None:
+            send = checked_client(self._connection.client)._make_api_call
+            answer: dict[str, Any] = await asyncio.get_running_loop().run_in_executor(
+                None, send, operation, request
+            )
+            return answer
         target, body = encode_request(operation, request)
         headers = settings.signer.sign(frozen, target, body)
         headers.update(settings.extra_headers)
@@ -288,6 +302,7 @@ class AsyncHttpTransport:
                 data=body,
                 headers=headers,
                 allow_redirects=False,
+                ssl=settings.ssl,
                 proxy=settings.proxy,
                 proxy_headers=settings.tunnel_headers,
             )
@@ -355,61 +370,109 @@ class AsyncHttpTransport:
 
     # -- resolution, once ------------------------------------------------------------------
 
-    def _endpoint(self) -> str:
-        """The endpoint URL requests go to: the store's ``endpoint`` option, else the URL the
-        botocore client resolved (``AWS_ENDPOINT_URL``, FIPS / dual-stack, partitions)."""
-        connection = self._connection
-        endpoint: str = connection.host or connection.client.meta.endpoint_url
-        return endpoint
-
-    def _build(self) -> None:
-        """Resolve the endpoint, TLS and proxy settings and build the signer."""
+    def _route(
+        self, credentials: FrozenCredentials, operation: str, table_name: str | None
+    ) -> _Settings | None:
+        """The settings for a request signed with ``credentials`` (frozen), or None when it
+        must go through botocore; resolved by ``EndpointResolver`` on first use, then cached.
+        Blocking: run on a worker thread."""
+        key = (operation, table_name, account_id_of(credentials))
+        routes = self._routes
+        if key in routes:
+            return routes[key]
+        endpoint = self._resolver.resolve(credentials, operation, table_name)
         with self._lock:
-            if self._settings is not None or self.unsupported is not None:
-                return
-            connection = self._connection
-            endpoint = self._endpoint()
-            parts = urlsplit(endpoint)
-            if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
-                raise ValueError(f"the endpoint must be an http(s) URL, got {endpoint!r}")
-            # As ConnectionPool computes them: the Host header sent and signed (the port
-            # only when it is not the scheme's default) and the path POSTed to.
-            host_header = parts.netloc.rpartition("@")[2]
-            if parts.port == _DEFAULT_PORTS[parts.scheme]:
-                host_header = host_header.rpartition(":")[0]
-            path = parts.path or "/"
-            try:
-                proxy_url = resolve_proxy(endpoint)
-                proxy = _parse_proxy(proxy_url) if proxy_url else None
-            except UnsupportedTransportSetting as exc:
-                _log.warning("the asyncio transport falls back to botocore: %s", exc)
-                self.unsupported = str(exc)
-                return
-            https = parts.scheme == "https"
-            ssl = _tls_context(resolve_verify(session=connection.session)) if https else False
-            extra: dict[str, str] = {"Accept-Encoding": "identity"}
-            tunnel_headers: dict[str, str] | None = None
-            if proxy is not None and proxy.authorization:
-                if https:  # only the CONNECT request carries it, never the tunnelled one
-                    tunnel_headers = {"Proxy-Authorization": proxy.authorization}
-                else:  # the forwarded request is the proxy's to read
-                    extra["Proxy-Authorization"] = proxy.authorization
-            self._settings = _Settings(
-                endpoint=endpoint,
-                url=URL(f"{parts.scheme}://{host_header}{path}", encoded=True),
-                signer=SigV4Signer(connection.region, host_header, path=path),
-                connect_timeout=_seconds(connection._connect_timeout_seconds),
-                read_timeout=_seconds(connection._read_timeout_seconds),
-                ssl=ssl,
-                proxy=(
-                    None
-                    if proxy is None
-                    else URL.build(scheme="http", host=proxy.host, port=proxy.port)
-                ),
-                proxy_shown=None if proxy is None else proxy.shown,
-                tunnel_headers=tunnel_headers,
-                extra_headers=extra,
+            if key in self._routes:
+                return self._routes[key]
+            if (
+                endpoint.supported
+                and endpoint.url
+                and endpoint.signing_region
+                and endpoint.signing_name
+            ):
+                settings = self._endpoint_settings(
+                    endpoint.url, endpoint.signing_region, endpoint.signing_name
+                )
+            else:
+                _log.warning(
+                    "the asyncio transport sends %s through botocore: %s",
+                    operation,
+                    endpoint.reason,
+                )
+                settings = None
+            routes = self._routes
+            self._routes = (
+                {**routes, key: settings} if len(routes) < MAX_ROUTES else {key: settings}
             )
+        return settings
+
+    def _endpoint_settings(
+        self, endpoint: str, signing_region: str, signing_name: str
+    ) -> _Settings | None:
+        """The TLS, proxy and signing settings of one resolved endpoint (under the lock)."""
+        endpoint_key = (endpoint, signing_region, signing_name)
+        if endpoint_key in self._endpoints:
+            return self._endpoints[endpoint_key]
+        settings = self._build(endpoint, signing_region, signing_name)
+        self._endpoints = {**self._endpoints, endpoint_key: settings}
+        return settings
+
+    def _build(self, endpoint: str, signing_region: str, signing_name: str) -> _Settings | None:
+        """Resolve the TLS and proxy settings of ``endpoint`` and build its signer; None
+        (botocore sends) when a setting cannot be honoured."""
+        connection = self._connection
+        parts = urlsplit(endpoint)
+        if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
+            raise ValueError(f"the endpoint must be an http(s) URL, got {endpoint!r}")
+        # As ConnectionPool computes them: the Host header sent and signed (the port
+        # only when it is not the scheme's default) and the path POSTed to.
+        host_header = parts.netloc.rpartition("@")[2]
+        if parts.port == _DEFAULT_PORTS[parts.scheme]:
+            host_header = host_header.rpartition(":")[0]
+        path = parts.path or "/"
+        try:
+            proxy_url = resolve_proxy(endpoint)
+            proxy = _parse_proxy(proxy_url) if proxy_url else None
+        except UnsupportedTransportSetting as exc:
+            _log.warning("the asyncio transport falls back to botocore: %s", exc)
+            return None
+        https = parts.scheme == "https"
+        ssl = _tls_context(resolve_verify(session=connection.session)) if https else False
+        extra: dict[str, str] = {"Accept-Encoding": "identity"}
+        tunnel_headers: dict[str, str] | None = None
+        if proxy is not None and proxy.authorization:
+            if https:  # only the CONNECT request carries it, never the tunnelled one
+                tunnel_headers = {"Proxy-Authorization": proxy.authorization}
+            else:  # the forwarded request is the proxy's to read
+                extra["Proxy-Authorization"] = proxy.authorization
+        return _Settings(
+            endpoint=endpoint,
+            url=URL(f"{parts.scheme}://{host_header}{path}", encoded=True),
+            signer=SigV4Signer(signing_region, host_header, service=signing_name, path=path),
+            connect_timeout=_seconds(connection._connect_timeout_seconds),
+            read_timeout=_seconds(connection._read_timeout_seconds),
+            ssl=ssl,
+            proxy=(
+                None
+                if proxy is None
+                else URL.build(scheme="http", host=proxy.host, port=proxy.port)
+            ),
+            proxy_shown=None if proxy is None else proxy.shown,
+            tunnel_headers=tunnel_headers,
+            extra_headers=extra,
+        )
+
+    async def _frozen_credentials(self) -> Any:
+        """This request's credentials, frozen; a refresh (an STS or metadata call) and the
+        first resolution (the default chain) run on a worker thread, never on the loop."""
+        credentials = self._credentials
+        if credentials is None or (
+            isinstance(credentials, RefreshableCredentials) and credentials.refresh_needed()
+        ):
+            loop = asyncio.get_running_loop()
+            resolved = await loop.run_in_executor(None, self._resolved_credentials)
+            return await loop.run_in_executor(None, resolved.get_frozen_credentials)
+        return credentials.get_frozen_credentials()
 
     def _resolved_credentials(self) -> Credentials:
         credentials = self._credentials
@@ -441,11 +504,10 @@ class AsyncHttpTransport:
 
     def _new_session(self, settings: _Settings) -> aiohttp.ClientSession:
         connector = _Connector(
-            proxied=settings.proxy is not None,
             connect_timeout=settings.connect_timeout,
             limit=self.max_connections,
             limit_per_host=0,
-            ssl=settings.ssl,
+            # TLS is set per request (the settings of its endpoint).
             # getaddrinfo, as botocore resolves names; not aiodns even where it is installed.
             resolver=aiohttp.ThreadedResolver(),
         )

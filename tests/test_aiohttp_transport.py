@@ -361,17 +361,19 @@ def test_invalid_max_connections_is_refused() -> None:
 def test_handles_the_item_operations_and_nothing_is_resolved_at_construction() -> None:
     store = DynamoDBSagaStore(OrderSaga, region=REGION, credentials=CREDENTIALS)
     transport = AsyncHttpTransport(store.connection, max_connections=4)
-    assert transport._settings is None
-    assert store.connection._client is None
     assert "max_connections=4" in repr(transport)
     for operation in ("GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan"):
         assert transport.handles(operation)
     for operation in ("DescribeTable", "CreateTable", "BatchGetItem", "TransactWriteItems"):
         assert not transport.handles(operation)
-    # Without an endpoint option, the URL botocore resolved for the region.
-    assert transport._endpoint() == "https://dynamodb.us-east-1.amazonaws.com"
+    assert transport._routes == {}
+    assert store.connection._client is None  # nothing resolved yet
+    # On first use, the URL botocore's endpoint rules give for the region.
+    frozen = store.connection.session.get_credentials().get_frozen_credentials()
+    settings = transport._route(frozen, "GetItem", "t-1")
+    assert settings is not None
+    assert settings.endpoint == "https://dynamodb.us-east-1.amazonaws.com"
     assert "https://dynamodb.us-east-1.amazonaws.com" in repr(transport)
-    assert transport.unsupported is None
 
 
 def test_under_moto_it_hands_every_operation_to_botocore() -> None:
@@ -383,20 +385,29 @@ def test_under_moto_it_hands_every_operation_to_botocore() -> None:
     assert transport.handles("GetItem")  # decided per call
 
 
-def test_an_https_proxy_url_is_unsupported_for_good(
+def test_an_https_proxy_url_sends_through_botocore_for_good(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setenv("HTTPS_PROXY", "https://alice:s3cr3t@proxy.test:3129")
     store = make_store("https://dynamodb.eu-west-1.amazonaws.com")
     transport = AsyncHttpTransport(store.connection, max_connections=2)
+    sent: list[str] = []
+
+    def botocore_sends(operation: str, request: dict[str, Any]) -> dict[str, Any]:
+        sent.append(operation)
+        return {"Item": item("via-botocore")}
+
+    monkeypatch.setattr(store.connection.client, "_make_api_call", botocore_sends)
     with caplog.at_level(logging.WARNING, logger="saga_store_pynamo"):
-        assert not transport.handles("GetItem")
-    assert transport.unsupported is not None
-    assert "only http:// proxies" in transport.unsupported
+        got = asyncio.run(transport.send("GetItem", {"TableName": "t-1", "Key": key("x")}))
+    assert got == {"Item": item("via-botocore")}
+    assert sent == ["GetItem"]
+    assert "only http:// proxies" in caplog.text
     assert "falls back to botocore" in caplog.text
-    assert "s3cr3t" not in caplog.text + transport.unsupported + repr(transport)
+    assert "s3cr3t" not in caplog.text + repr(transport)
     monkeypatch.delenv("HTTPS_PROXY")
-    assert not transport.handles("GetItem")  # for good
+    asyncio.run(transport.send("GetItem", {"TableName": "t-1", "Key": key("x")}))
+    assert sent == ["GetItem", "GetItem"]  # for good
 
 
 # -- the same answers as botocore ------------------------------------------------------------
@@ -931,8 +942,6 @@ def test_an_http_endpoint_goes_through_the_http_proxy(
 ) -> None:
     monkeypatch.setenv(variable, forward_proxy.url(USERINFO))
     transport = transport_for(make_store(dynamodb_local_endpoint, table))
-    assert "***:***@" in repr(transport)
-    assert_no_credentials(repr(transport))
 
     async def scenario() -> None:
         await transport.send("PutItem", {"TableName": table, "Item": item("px")})
@@ -940,6 +949,8 @@ def test_an_http_endpoint_goes_through_the_http_proxy(
         assert got["Item"] == item("px")
 
     run(transport, scenario())
+    assert "***:***@" in repr(transport)
+    assert_no_credentials(repr(transport))
     line = f"POST {dynamodb_local_endpoint}/ HTTP/1.1"
     assert forward_proxy.seen == [(line, AUTHORIZATION)] * 2
     assert forward_proxy.connections == 1  # keep-alive to the proxy
