@@ -7,6 +7,7 @@ responses in tests/test_integrity.py and its corrupted answers in tests/test_che
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import uuid
 from pathlib import Path
@@ -19,6 +20,7 @@ from botocore.regions import EndpointRulesetResolver
 from pynamodb.connection import Connection
 
 from saga_store_pynamo import ConcurrencyError, DynamoDBSagaStore, SagaValidationError, create_table
+from saga_store_pynamo._aiohttp import AsyncHttpTransport
 from saga_store_pynamo._moto import atomic_moto
 from saga_store_pynamo._transport import moto_mock_active
 from saga_store_pynamo.errors import SagaStoreRequestError
@@ -166,6 +168,14 @@ def frozen(account_id: str | None) -> Any:
     return Credentials("AKID", "secret", account_id=account_id).get_frozen_credentials()
 
 
+async def send_async(transport: AsyncHttpTransport) -> dict[str, Any]:
+    """``GET`` through the asyncio transport, its session closed after."""
+    try:
+        return await transport.send("GetItem", GET)
+    finally:
+        await transport.aclose()
+
+
 @pytest.mark.usefixtures("clean_environment")
 @pytest.mark.parametrize(
     ("environment", "account_id", "host"),
@@ -196,9 +206,11 @@ def test_each_request_goes_where_botocore_sends_it(
             store._http.send("GetItem", GET)
         with pytest.raises(BotoCoreError):
             store.connection.client._make_api_call("GetItem", GET)
+        with pytest.raises(BotoCoreError):
+            asyncio.run(send_async(AsyncHttpTransport(store.connection, max_connections=1)))
         # (The http version of a CONNECT differs: urllib3 says HTTP/1.0.)
         targets = [line.split()[:2] for line in proxy.request_lines()]
-        assert targets == [["CONNECT", f"{host}:443"]] * 2
+        assert targets == [["CONNECT", f"{host}:443"]] * 3
     (pool,) = store._http.pools
     assert pool.endpoint == f"https://{host}"
     route = store._http.route(frozen(account_id), "GetItem", "sagas")
