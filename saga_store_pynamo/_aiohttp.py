@@ -95,7 +95,7 @@ from botocore.exceptions import (
 )
 
 from ._checksum import checked_client
-from ._endpoint import EndpointResolver, FrozenCredentials, account_id_of
+from ._endpoint import FrozenCredentials, RouteTable
 from ._http import (
     DEFAULT_TIMEOUT,
     Headers,
@@ -108,7 +108,7 @@ from ._http import (
     resolve_verify,
 )
 from ._sigv4 import SigV4Signer
-from ._transport import MAX_ROUTES, moto_mock_active
+from ._transport import moto_mock_active
 from ._wire import SUPPORTED_OPERATIONS, decode_response, encode_request
 
 _MISSING: ImportError | None = None
@@ -185,9 +185,6 @@ if _MISSING is None:
             )
 
 
-_RouteKey = tuple[str, "str | None", "str | None"]  # (operation, table name, account id)
-
-
 class _Settings(NamedTuple):
     """What is resolved once, on first use, and kept off the per-request path."""
 
@@ -234,11 +231,10 @@ class AsyncHttpTransport:
         self.max_connections = max_connections
         self._lock = threading.Lock()
         self._credentials: Credentials | None = None
-        self._resolver = EndpointResolver(connection)
-        # Both replaced as a whole under the lock, read without it. Settings of None send
-        # through botocore (on a worker thread).
-        self._routes: dict[_RouteKey, _Settings | None] = {}
-        self._endpoints: dict[tuple[str, str, str], _Settings | None] = {}
+        # Settings of None send through botocore (on a worker thread).
+        self._table: RouteTable[_Settings] = RouteTable(
+            connection, self._build, "the asyncio transport"
+        )
         # One session per event loop, keyed by the loop. Not a WeakKeyDictionary: a session
         # holds its loop, so the key would never be collected; sessions of closed loops are
         # dropped instead whenever a session is made, and by aclose() / close().
@@ -247,8 +243,7 @@ class AsyncHttpTransport:
     def __repr__(self) -> str:
         shown = [
             settings.endpoint + (f" via {settings.proxy_shown}" if settings.proxy_shown else "")
-            for settings in self._endpoints.values()
-            if settings is not None
+            for settings in self._table.built
         ]
         endpoints = f"{', '.join(map(repr, shown))}, " if shown else ""
         return f"AsyncHttpTransport({endpoints}max_connections={self.max_connections})"
@@ -280,7 +275,9 @@ class AsyncHttpTransport:
         table_name = request.get("TableName")
         try:
             # account_id_of(frozen), inlined: this is the per-request cost.
-            settings = self._routes[operation, table_name, getattr(frozen, "account_id", None)]
+            settings = self._table.routes[
+                operation, table_name, getattr(frozen, "account_id", None)
+            ]
         except KeyError:
             # The first request of its kind: resolving may build the botocore client.
             settings = await asyncio.get_running_loop().run_in_executor(
@@ -374,48 +371,9 @@ class AsyncHttpTransport:
         self, credentials: FrozenCredentials, operation: str, table_name: str | None
     ) -> _Settings | None:
         """The settings for a request signed with ``credentials`` (frozen), or None when it
-        must go through botocore; resolved by ``EndpointResolver`` on first use, then cached.
-        Blocking: run on a worker thread."""
-        key = (operation, table_name, account_id_of(credentials))
-        routes = self._routes
-        if key in routes:
-            return routes[key]
-        endpoint = self._resolver.resolve(credentials, operation, table_name)
-        with self._lock:
-            if key in self._routes:
-                return self._routes[key]
-            if (
-                endpoint.supported
-                and endpoint.url
-                and endpoint.signing_region
-                and endpoint.signing_name
-            ):
-                settings = self._endpoint_settings(
-                    endpoint.url, endpoint.signing_region, endpoint.signing_name
-                )
-            else:
-                _log.warning(
-                    "the asyncio transport sends %s through botocore: %s",
-                    operation,
-                    endpoint.reason,
-                )
-                settings = None
-            routes = self._routes
-            self._routes = (
-                {**routes, key: settings} if len(routes) < MAX_ROUTES else {key: settings}
-            )
-        return settings
-
-    def _endpoint_settings(
-        self, endpoint: str, signing_region: str, signing_name: str
-    ) -> _Settings | None:
-        """The TLS, proxy and signing settings of one resolved endpoint (under the lock)."""
-        endpoint_key = (endpoint, signing_region, signing_name)
-        if endpoint_key in self._endpoints:
-            return self._endpoints[endpoint_key]
-        settings = self._build(endpoint, signing_region, signing_name)
-        self._endpoints = {**self._endpoints, endpoint_key: settings}
-        return settings
+        must go through botocore; resolved on first use, then cached. Blocking: run on a
+        worker thread."""
+        return self._table.route(credentials, operation, table_name)
 
     def _build(self, endpoint: str, signing_region: str, signing_name: str) -> _Settings | None:
         """Resolve the TLS and proxy settings of ``endpoint`` and build its signer; None

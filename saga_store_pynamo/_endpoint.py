@@ -25,17 +25,21 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import logging
 import threading
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Any, Generic, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 from botocore.regions import EndpointResolverBuiltins
 
 __all__ = [
+    "MAX_ROUTES",
     "SIGNING_NAME",
     "EndpointResolver",
     "FrozenCredentials",
     "ResolvedEndpoint",
+    "RouteTable",
     "account_id_of",
 ]
 
@@ -227,3 +231,76 @@ class EndpointResolver:
         if parts.scheme not in ("http", "https") or not parts.hostname:
             return _unsupported("the endpoint is not an http(s) URL", **fields)
         return ResolvedEndpoint(url, signing_region, signing_name, supported=True)
+
+
+R = TypeVar("R")
+_log = logging.getLogger("saga_store_pynamo")
+
+#: How many (operation, table name, account id) routes a ``RouteTable`` keeps; past the
+#: bound it starts again (what was built for each endpoint stays).
+MAX_ROUTES = 256
+
+RouteKey = tuple[str, "str | None", "str | None"]  # (operation, table name, account id)
+
+
+class RouteTable(Generic[R]):
+    """Where a transport sends each request: what it built for the endpoint botocore resolves.
+
+    ``routes`` maps (operation, table name, account id of the frozen credentials) to the
+    transport's object for that endpoint (a pool and signer, say), or to None when the
+    request must go through botocore; a transport reads it directly on the hot path and calls
+    ``route()`` on a miss. ``build(url, signing_region, signing_name)`` makes the object of
+    one endpoint, once (None when the transport cannot honour a setting). Thread-safe: both
+    maps are replaced as a whole under the lock and read without it.
+
+    :param name: how the transport is named in the warning logged for a botocore route.
+    """
+
+    def __init__(
+        self, connection: Any, build: Callable[[str, str, str], R | None], name: str
+    ) -> None:
+        self.resolver = EndpointResolver(connection)
+        self.routes: dict[RouteKey, R | None] = {}
+        self._build = build
+        self._name = name
+        self._lock = threading.Lock()
+        self._endpoints: dict[tuple[str, str, str], R | None] = {}
+
+    @property
+    def built(self) -> list[R]:
+        """What was built so far, one per resolved endpoint the transport can honour."""
+        return [value for value in self._endpoints.values() if value is not None]
+
+    def route(
+        self, credentials: FrozenCredentials, operation: str, table_name: str | None
+    ) -> R | None:
+        """The route of a request signed with ``credentials`` (frozen); resolved and built
+        on first use, then cached. Blocking (botocore's client may be built)."""
+        key = (operation, table_name, account_id_of(credentials))
+        routes = self.routes
+        if key in routes:
+            return routes[key]
+        endpoint = self.resolver.resolve(credentials, operation, table_name)
+        with self._lock:
+            if key in self.routes:
+                return self.routes[key]
+            route: R | None = None
+            if (
+                endpoint.supported
+                and endpoint.url
+                and endpoint.signing_region
+                and endpoint.signing_name
+            ):
+                endpoint_key = (endpoint.url, endpoint.signing_region, endpoint.signing_name)
+                if endpoint_key in self._endpoints:
+                    route = self._endpoints[endpoint_key]
+                else:
+                    route = self._build(*endpoint_key)
+                    self._endpoints = {**self._endpoints, endpoint_key: route}
+            else:
+                _log.warning(
+                    "%s sends %s through botocore: %s", self._name, operation, endpoint.reason
+                )
+            routes = self.routes
+            self.routes = {**routes, key: route} if len(routes) < MAX_ROUTES else {key: route}
+        return route

@@ -1,4 +1,4 @@
-"""The store's own transport for the item operations (``transport="http"``, opt-in for now).
+"""The store's own transport for the item operations (``transport="http"``, the default).
 
 One attempt of one request: ``encode_request`` -> ``SigV4Signer.sign`` -> a keep-alive
 ``ConnectionPool`` -> ``decode_response``. Retries, write tokens and error translation stay in
@@ -46,7 +46,7 @@ from botocore.credentials import Credentials
 from botocore.exceptions import NoCredentialsError
 
 from ._checksum import checked_client
-from ._endpoint import EndpointResolver, FrozenCredentials, account_id_of
+from ._endpoint import FrozenCredentials, RouteTable
 from ._http import ConnectionPool, UnsupportedTransportSetting
 from ._sigv4 import SigV4Signer
 from ._wire import SUPPORTED_OPERATIONS, decode_response, encode_request
@@ -57,12 +57,6 @@ _log = logging.getLogger("saga_store_pynamo")
 
 #: The values of the store's ``transport`` option.
 TRANSPORTS = ("botocore", "http")
-
-#: How many (operation, table name, account id) routes are kept; past the bound the cache
-#: starts again (the pools stay).
-MAX_ROUTES = 256
-
-_RouteKey = tuple[str, str | None, str | None]  # (operation, table name, account id)
 
 
 def moto_mock_active() -> bool:
@@ -94,11 +88,7 @@ class HttpTransport:
         self._connection = connection
         self._lock = threading.Lock()
         self._credentials: Credentials | None = None
-        self._resolver = EndpointResolver(connection)
-        # Both replaced as a whole under the lock, read without it. A route of None sends
-        # through botocore.
-        self._routes: dict[_RouteKey, Route | None] = {}
-        self._endpoints: dict[tuple[str, str, str], Route | None] = {}
+        self._table: RouteTable[Route] = RouteTable(connection, self._new_route, "transport='http'")
 
     def __repr__(self) -> str:
         return f"HttpTransport({self.pools!r})"
@@ -106,7 +96,7 @@ class HttpTransport:
     @property
     def pools(self) -> list[ConnectionPool]:
         """The pools built so far, one per resolved endpoint."""
-        return [route.pool for route in self._endpoints.values() if route is not None]
+        return [route.pool for route in self._table.built]
 
     def handles(self, operation: str) -> bool:
         """Whether ``operation`` is sent by ``send`` now (else through botocore)."""
@@ -126,9 +116,9 @@ class HttpTransport:
         table_name = request.get("TableName")
         try:
             # account_id_of(frozen), inlined: this is the per-request cost.
-            route = self._routes[operation, table_name, getattr(frozen, "account_id", None)]
+            route = self._table.routes[operation, table_name, getattr(frozen, "account_id", None)]
         except KeyError:
-            route = self.route(frozen, operation, table_name)
+            route = self._table.route(frozen, operation, table_name)
         if route is None:
             response: dict[str, Any] = checked_client(self._connection.client)._make_api_call(
                 operation, request
@@ -143,39 +133,12 @@ class HttpTransport:
     ) -> Route | None:
         """The pool and signer for a request signed with ``credentials`` (frozen), or None
         when it must go through botocore; resolved and built on first use, then cached."""
-        key = (operation, table_name, account_id_of(credentials))
-        routes = self._routes
-        if key in routes:
-            return routes[key]
-        endpoint = self._resolver.resolve(credentials, operation, table_name)
-        with self._lock:
-            if key in self._routes:
-                return self._routes[key]
-            if (
-                endpoint.supported
-                and endpoint.url
-                and endpoint.signing_region
-                and endpoint.signing_name
-            ):
-                route = self._endpoint_route(
-                    endpoint.url, endpoint.signing_region, endpoint.signing_name
-                )
-            else:
-                _log.warning(
-                    "transport='http' sends %s through botocore: %s", operation, endpoint.reason
-                )
-                route = None
-            routes = self._routes
-            self._routes = {**routes, key: route} if len(routes) < MAX_ROUTES else {key: route}
-        return route
+        return self._table.route(credentials, operation, table_name)
 
-    def _endpoint_route(self, url: str, signing_region: str, signing_name: str) -> Route | None:
-        """The route of one resolved endpoint (called under the lock)."""
-        endpoint_key = (url, signing_region, signing_name)
-        if endpoint_key in self._endpoints:
-            return self._endpoints[endpoint_key]
+    def _new_route(self, url: str, signing_region: str, signing_name: str) -> Route | None:
+        """The pool and signer of one resolved endpoint; None when the pool cannot honour
+        a setting."""
         connection = self._connection
-        route: Route | None
         try:
             pool = ConnectionPool(
                 url,
@@ -186,14 +149,9 @@ class HttpTransport:
             )
         except UnsupportedTransportSetting as exc:
             _log.warning("transport='http' falls back to botocore: %s", exc)
-            route = None
-        else:
-            signer = SigV4Signer(
-                signing_region, pool.host_header, service=signing_name, path=pool.path
-            )
-            route = Route(pool, signer)
-        self._endpoints = {**self._endpoints, endpoint_key: route}
-        return route
+            return None
+        signer = SigV4Signer(signing_region, pool.host_header, service=signing_name, path=pool.path)
+        return Route(pool, signer)
 
     def close(self) -> None:
         """Close the pools' idle connections (the pools stay usable)."""

@@ -366,7 +366,7 @@ def test_handles_the_item_operations_and_nothing_is_resolved_at_construction() -
         assert transport.handles(operation)
     for operation in ("DescribeTable", "CreateTable", "BatchGetItem", "TransactWriteItems"):
         assert not transport.handles(operation)
-    assert transport._routes == {}
+    assert transport._table.routes == {}
     assert store.connection._client is None  # nothing resolved yet
     # On first use, the URL botocore's endpoint rules give for the region.
     frozen = store.connection.session.get_credentials().get_frozen_credentials()

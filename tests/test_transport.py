@@ -60,11 +60,11 @@ def test_the_default_is_http_and_it_resolves_nothing_at_construction() -> None:
     store = DynamoDBSagaStore(OrderSaga, region=REGION)
     assert store.transport == "http"
     assert store._http is not None
-    assert store._http._routes == {}  # no endpoint, credentials or pool until the first call
+    assert store._http._table.routes == {}  # no endpoint, credentials or pool until the first call
     assert store._http.pools == []
     assert store._http.handles("GetItem")  # cheap: resolves nothing either
     assert not store._http.handles("CreateTable")
-    assert store._http._routes == {}
+    assert store._http._table.routes == {}
     assert store.connection._client is None
     store.close()  # closing an unused store is fine
 
@@ -245,7 +245,7 @@ def test_one_pool_and_signer_per_resolved_endpoint() -> None:
         "https://999988887777.ddb.eu-west-1.amazonaws.com",
         "https://dynamodb.eu-west-1.amazonaws.com",
     ]
-    assert transport._resolver.resolutions == 7
+    assert transport._table.resolver.resolutions == 7
     store.close()
 
 
@@ -268,7 +268,7 @@ def test_threads_making_their_first_request_at_once_build_one_pool() -> None:
         thread.join()
     assert len(transport.pools) == 1
     assert len({id(route) for route in routes}) == 1
-    assert transport._resolver.resolutions == 1
+    assert transport._table.resolver.resolutions == 1
 
 
 @pytest.mark.usefixtures("clean_environment")
