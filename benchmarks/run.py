@@ -53,7 +53,7 @@ from .measure import Settings, measure_backend, run_serial
 from .offline import measure_offline
 from .profiling import Profile, profile_calls
 from .report import Run, plot_cpu, render, write_doc
-from .tls import tls_backend
+from .tls import TLS_SUFFIX, tls_backend, tls_problem
 
 __all__ = ["main"]
 
@@ -221,7 +221,11 @@ def main(argv: list[str] | None = None) -> int:
             _log(f"starting {_TITLES[key]}")
             with _SERVERS[key]() as backend:
                 _measure(run, args, backend)
-                if key == "dynamodb-local" and args.tls:
+                problem = tls_problem()
+                if key == "dynamodb-local" and args.tls and problem is not None:
+                    _log(f"skipping the TLS run: {problem}")
+                    run.skipped[f"{key}{TLS_SUFFIX[0]}"] = problem
+                elif key == "dynamodb-local" and args.tls:
                     _log("starting a TLS-terminating proxy in front of it")
                     with tls_backend(backend) as tls:
                         run.titles[tls.key] = tls.title

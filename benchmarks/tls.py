@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 
 from .backends import Backend
 
-__all__ = ["TLS_SUFFIX", "tls_backend"]
+__all__ = ["TLS_SUFFIX", "tls_backend", "tls_problem"]
 
 _LOOPBACK = "127.0.0.1"
 #: Appended to a backend's key and title for its run through the TLS proxy.
@@ -40,6 +40,15 @@ TLS_SUFFIX = ("-tls", " through a TLS proxy")
 #: Where the CA is named for the clients: botocore's (and so the store's) variable, and
 #: OpenSSL's, which some other TLS stacks read too.
 _CA_VARIABLES = ("AWS_CA_BUNDLE", "SSL_CERT_FILE")
+
+
+def tls_problem() -> str | None:
+    """Why the TLS run cannot happen here (no ``cryptography`` to make the CA), or None."""
+    try:
+        import cryptography  # noqa: F401
+    except ImportError:
+        return "the `cryptography` package (installed with moto) is needed to make its CA"
+    return None
 
 
 def _make_certificates(directory: Path) -> tuple[Path, Path, Path]:
