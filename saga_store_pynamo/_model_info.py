@@ -46,6 +46,7 @@ class ModelInfo:
     version: str
     correlation_id: str
     completed: str
+    updated_at: str
     ttl: str | None
     codec: ModelCodec
     # Per declared non-key attribute other than the version, in declaration order:
@@ -133,6 +134,7 @@ def model_info(model: type[SagaModel]) -> ModelInfo:
             version=version[0],
             correlation_id=attributes["correlation_id"].attr_name,
             completed=attributes["is_completed"].attr_name,
+            updated_at=attributes["updated_at"].attr_name,
             ttl=ttl[0] if ttl else None,
             codec=ModelCodec(model, version[0]),
             update_slots=slots,

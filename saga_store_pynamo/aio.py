@@ -36,19 +36,14 @@ from ._modify import (
     DEFAULT_BASE_DELAY,
     DEFAULT_MAX_ATTEMPTS,
     DEFAULT_MAX_DELAY,
-    backoff_delay,
     check_retry_options,
-    resolve_result,
+    modify_by_correlation_id_steps,
+    modify_steps,
 )
-from .errors import (
-    ConcurrencyError,
-    SagaNotFoundError,
-    SagaStoreError,
-    SagaStoreUnavailableError,
-    SagaValidationError,
-)
+from ._steps import Call, Send, Steps
+from .errors import SagaStoreError, SagaStoreUnavailableError, SagaValidationError
 from .models import SagaModel
-from .store import DynamoDBSagaStore, SagaPage, Steps
+from .store import DynamoDBSagaStore, SagaPage
 
 __all__ = ["AsyncDynamoDBSagaStore"]
 
@@ -308,30 +303,50 @@ class AsyncDynamoDBSagaStore(Generic[M]):
         max_attempts, base_delay, max_delay = check_retry_options(
             max_attempts, base_delay, max_delay
         )
-        attempt = 0
-        while True:
-            attempt += 1
-            loaded = await self.get_by_id(saga_name, saga_id)
-            if loaded is None:
-                raise SagaNotFoundError(saga_name, saga_id)
-            expected_version = loaded.version
-            result = fn(loaded)
-            if inspect.isawaitable(result):
-                result = await result
-            state = resolve_result(saga_name, saga_id, loaded, result)
-            try:
-                await self.update(saga_name, state, expected_version)
-            except ConcurrencyError:
-                if attempt >= max_attempts:
-                    raise
-                await sleep(backoff_delay(attempt, base_delay, max_delay))
-            else:
-                return state
+        return await self._run(
+            modify_steps(self._sync, saga_name, saga_id, fn, max_attempts, base_delay, max_delay),
+            sleep=sleep,
+        )
+
+    async def modify_by_correlation_id(
+        self,
+        saga_name: str,
+        correlation_id: str,
+        fn: Callable[[M], M | Awaitable[M | None] | None],
+        *,
+        start: Callable[[], M | Awaitable[M]] | None = None,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        base_delay: float = DEFAULT_BASE_DELAY,
+        max_delay: float = DEFAULT_MAX_DELAY,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+    ) -> M:
+        """Continue the saga of ``correlation_id`` with ``fn``, or start it with ``start``;
+        see ``DynamoDBSagaStore.modify_by_correlation_id()``. ``fn`` and ``start`` may be
+        plain or coroutine functions."""
+        max_attempts, base_delay, max_delay = check_retry_options(
+            max_attempts, base_delay, max_delay
+        )
+        return await self._run(
+            modify_by_correlation_id_steps(
+                self._sync,
+                saga_name,
+                correlation_id,
+                fn,
+                start,
+                max_attempts,
+                base_delay,
+                max_delay,
+            ),
+            sleep=sleep,
+        )
 
     # -- running the steps ------------------------------------------------------------------
 
-    async def _run(self, steps: Steps[T]) -> T:
-        """``DynamoDBSagaStore._run`` on asyncio: each request the steps yield is awaited."""
+    async def _run(
+        self, steps: Steps[T], sleep: Callable[[float], Awaitable[object]] = asyncio.sleep
+    ) -> T:
+        """``DynamoDBSagaStore._run`` on asyncio: each request is awaited, each function's
+        result awaited when it is awaitable, each backoff slept with ``sleep``."""
         if self._closed:
             steps.close()
             raise SagaStoreError("store is closed")
@@ -339,26 +354,35 @@ class AsyncDynamoDBSagaStore(Generic[M]):
         call: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._calls.add(call)
         try:
-            send = next(steps)
+            step = next(steps)
             while True:
-                try:
-                    response = await dispatch_async(
-                        sync.connection,
-                        sync.table_name,
-                        send.operation,
-                        send.request,
-                        sync.retry,
-                        self._transport,
-                        self._offload,
-                        sync._request_observers,
-                    )
-                except ConditionFailed as failure:
-                    send = steps.throw(failure)
-                except SagaStoreUnavailableError as exc:
-                    send.identify(exc)
-                    raise
+                if isinstance(step, Send):
+                    try:
+                        response = await dispatch_async(
+                            sync.connection,
+                            sync.table_name,
+                            step.operation,
+                            step.request,
+                            sync.retry,
+                            self._transport,
+                            self._offload,
+                            sync._request_observers,
+                        )
+                    except ConditionFailed as failure:
+                        step = steps.throw(failure)
+                    except SagaStoreUnavailableError as exc:
+                        step.identify(exc)
+                        raise
+                    else:
+                        step = steps.send(response)
+                elif isinstance(step, Call):
+                    returned = step.fn(*step.args)
+                    if inspect.isawaitable(returned):
+                        returned = await returned
+                    step = steps.send(returned)
                 else:
-                    send = steps.send(response)
+                    await sleep(step.seconds)
+                    step = steps.send(None)
         except StopIteration as done:
             result: T = done.value
             return result

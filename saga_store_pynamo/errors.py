@@ -68,10 +68,15 @@ class SagaAlreadyExistsError(SagaStoreError):
 class SagaNotFoundError(SagaStoreError, LookupError):
     """The saga does not exist (it was never inserted, or it was deleted)."""
 
-    def __init__(self, saga_name: str, saga_id: str):
+    def __init__(
+        self, saga_name: str, saga_id: str | None, *, correlation_id: str | None = None
+    ) -> None:
         self.saga_name = saga_name
+        #: None when the saga was looked for by correlation id only.
         self.saga_id = saga_id
-        super().__init__(f"saga {saga_name!r} id {saga_id!r} does not exist")
+        self.correlation_id = correlation_id
+        what = f"with correlation id {correlation_id!r}" if saga_id is None else f"id {saga_id!r}"
+        super().__init__(f"saga {saga_name!r} {what} does not exist")
 
     def __str__(self) -> str:
         # LookupError would otherwise render args with repr() quoting.

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 import uuid
-from collections.abc import Callable, Generator, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timedelta
-from typing import Any, Generic, Literal, NamedTuple
+from typing import Any, Generic, Literal
 
 from pynamodb.connection import Connection
 from typing_extensions import Self, TypeVar
@@ -27,6 +28,7 @@ from ._dispatch import DEFAULT_POLICY, ConditionFailed, RequestObserver, dispatc
 from ._model_info import ADD_INCARNATION, FIXED_SETS, ModelInfo, model_info
 from ._modify import DEFAULT_BASE_DELAY, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_DELAY
 from ._size import ITEM_SIZE_LIMIT
+from ._steps import Call, Send, Steps
 from ._tokens import (
     HISTORY,
     INCARNATION,
@@ -647,7 +649,12 @@ class DynamoDBSagaStore(Generic[M]):
         version as the expected version. On ``ConcurrencyError`` it reloads and retries after
         an exponential backoff with full jitter, up to ``max_attempts`` attempts in all.
 
-        :returns: the stored state, at its new version.
+        When ``fn`` changes nothing (the state it leaves or returns stores the same as the
+        loaded one, apart from what the store sets on every write: ``updatedAt``, the
+        version, its write tokens and a ``ttl`` derived by ``ttl_days``), nothing is written
+        and the loaded state is returned: one GetItem in all (see ``docs/concurrency.md``).
+
+        :returns: the stored state, at its new version (or as loaded, when unchanged).
         :raises SagaNotFoundError: the saga does not exist (or was deleted in between).
         :raises ConcurrencyError: the last conflict, when every attempt lost its race.
         :raises SagaValidationError: on bad arguments or a state ``fn`` made invalid.
@@ -661,6 +668,44 @@ class DynamoDBSagaStore(Generic[M]):
             max_attempts=max_attempts,
             base_delay=base_delay,
             max_delay=max_delay,
+        )
+
+    def modify_by_correlation_id(
+        self,
+        saga_name: str,
+        correlation_id: str,
+        fn: Callable[[M], M | None],
+        *,
+        start: Callable[[], M] | None = None,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        base_delay: float = DEFAULT_BASE_DELAY,
+        max_delay: float = DEFAULT_MAX_DELAY,
+    ) -> M:
+        """Continue the saga of ``correlation_id`` with ``fn``, or start it: a handler's call.
+
+        Finds the saga as ``get_by_correlation_id`` does and continues as ``modify`` does.
+        When there is none and ``start`` is given, ``fn`` is applied to ``start()`` (a new
+        state) and the result is inserted (one PutItem). When that insert loses a race to
+        another worker starting the same saga (``unique_correlation``), the winner is loaded
+        and ``fn`` applied to it as ``modify`` would. Without ``unique_correlation`` the
+        lookup is the eventually consistent index: two workers may both start a saga for one
+        new correlation id (see ``docs/handlers.md``).
+
+        :param start: makes the state of a new saga (called only when none is found).
+        :returns: the stored state. Its version is 0 when this call started the saga (or
+            when ``fn`` changed nothing in a saga never updated since its start).
+        :raises SagaNotFoundError: no saga has this correlation id and ``start`` is None.
+        :raises ConcurrencyError: every attempt lost its race.
+        :raises SagaValidationError: bad arguments, or ``start``/``fn`` returned something
+            other than a state of this saga (nothing is written).
+        """
+        max_attempts, base_delay, max_delay = _modify.check_retry_options(
+            max_attempts, base_delay, max_delay
+        )
+        return self._run(
+            _modify.modify_by_correlation_id_steps(
+                self, saga_name, correlation_id, fn, start, max_attempts, base_delay, max_delay
+            )
         )
 
     # -- operations: listing and purging -----------------------------------------------------
@@ -920,24 +965,31 @@ class DynamoDBSagaStore(Generic[M]):
         item: dict[str, Any] | None = response.get("Item")
         return item
 
-    def _run(self, steps: Steps[T]) -> T:
-        """Run a call's steps, sending each request they yield with ``dispatch``.
+    def _run(self, steps: Steps[T], sleep: Callable[[float], object] = time.sleep) -> T:
+        """Run a call's steps (``_steps``): each request is sent with ``dispatch``, each
+        function called, each backoff slept with ``sleep``.
 
         A refused condition is thrown back into the steps (``ConditionFailed``), which
         decide what it means; every other failure ends the call.
         """
         try:
-            send = next(steps)
+            step = next(steps)
             while True:
-                try:
-                    response = self._dispatch(send.operation, send.request)
-                except ConditionFailed as failure:
-                    send = steps.throw(failure)
-                except SagaStoreUnavailableError as exc:
-                    send.identify(exc)
-                    raise
+                if isinstance(step, Send):
+                    try:
+                        response = self._dispatch(step.operation, step.request)
+                    except ConditionFailed as failure:
+                        step = steps.throw(failure)
+                    except SagaStoreUnavailableError as exc:
+                        step.identify(exc)
+                        raise
+                    else:
+                        step = steps.send(response)
+                elif isinstance(step, Call):
+                    step = steps.send(step.fn(*step.args))
                 else:
-                    send = steps.send(response)
+                    sleep(step.seconds)
+                    step = steps.send(None)
         except StopIteration as done:
             result: T = done.value
             return result
@@ -986,32 +1038,6 @@ class DynamoDBSagaStore(Generic[M]):
         if write.version == 0 and insert_landed(item, write.token):
             return True
         return update_landed(item, write.version, write.token)
-
-
-class Send(NamedTuple):
-    """One request a call's steps ask to send; the response is sent back into them.
-
-    ``write`` is ``(version it writes, token)`` for an insert or update, so that a write
-    that gives up with its fate unknown says which write it was (``write_landed()``).
-    """
-
-    operation: str
-    request: dict[str, Any]
-    saga_name: str | None = None
-    saga_id: str | None = None
-    write: tuple[int, str] | None = None
-
-    def identify(self, error: SagaStoreUnavailableError) -> None:
-        """Name this write on ``error`` when it may have been applied."""
-        if self.write is not None and error.may_have_landed:
-            error.write = UnresolvedWrite(self.saga_name or "", self.saga_id or "", *self.write)
-
-
-#: The steps of one store call: a generator that yields the requests to send, receives
-#: their responses (or has ``ConditionFailed`` thrown in), and returns the call's result.
-#: ``DynamoDBSagaStore`` runs them with threads, ``AsyncDynamoDBSagaStore`` on asyncio:
-#: every line that is not I/O is shared.
-Steps = Generator[Send, dict[str, Any], T]
 
 
 def _load(info: ModelInfo, item: dict[str, Any]) -> SagaModel:

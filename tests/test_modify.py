@@ -312,6 +312,7 @@ def test_backoff_delays_are_bounded_and_grow(store: Any, monkeypatch: pytest.Mon
 
     def bump_behind_its_back(state: OrderSaga) -> None:
         store.update(NAME, store.get_by_id(NAME, "slow"), state.version)
+        increment(state)  # a change: an unchanged state would not be written at all
 
     # At the upper end of every draw, the delays are the caps themselves.
     monkeypatch.setattr(retry, "random", UpperBound)
