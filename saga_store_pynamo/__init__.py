@@ -28,6 +28,7 @@ from .models import (
 from .retry import RetryPolicy
 from .store import DynamoDBSagaStore, SagaPage, correlation_saga_id
 from .table import create_table
+from .views import SagaView
 
 __version__ = "0.1.0"
 
@@ -49,6 +50,7 @@ __all__ = [
     "SagaStoreUnavailableError",
     "SagaTooLargeError",
     "SagaValidationError",
+    "SagaView",
     "TableNotFoundError",
     "UTCTimestampAttribute",
     "UnresolvedWrite",

@@ -44,10 +44,12 @@ from ._steps import Call, Send, Steps
 from .errors import SagaStoreError, SagaStoreUnavailableError, SagaValidationError
 from .models import SagaModel
 from .store import DynamoDBSagaStore, SagaPage
+from .views import AsyncSagaView
 
 __all__ = ["AsyncDynamoDBSagaStore"]
 
 M = TypeVar("M", bound=SagaModel, default=SagaModel)
+V = TypeVar("V", bound=SagaModel)
 T = TypeVar("T")
 
 _log = logging.getLogger("saga_store_pynamo")
@@ -208,6 +210,11 @@ class AsyncDynamoDBSagaStore(Generic[M]):
         """The id ``insert`` gives a new saga with this correlation id under
         ``unique_correlation`` (else None); see ``DynamoDBSagaStore.saga_id_for()``."""
         return self._sync.saga_id_for(saga_name, correlation_id)
+
+    def view(self, model: type[V], *, saga_name: str | None = None) -> AsyncSagaView[V]:
+        """The calls of one saga type as coroutines, typed with its model; see
+        ``DynamoDBSagaStore.view()``."""
+        return AsyncSagaView(self, model, saga_name)
 
     async def insert(self, saga_name: str, correlation_id: str, state: SagaModel) -> None:
         """Store a new saga at version 0; see ``DynamoDBSagaStore.insert()``."""

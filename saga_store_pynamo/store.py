@@ -54,10 +54,12 @@ from .errors import (
 )
 from .models import SagaModel, utc_now
 from .retry import RetryPolicy
+from .views import SagaView
 
 __all__ = ["DynamoDBSagaStore", "SagaPage", "correlation_saga_id"]
 
 M = TypeVar("M", bound=SagaModel, default=SagaModel)
+V = TypeVar("V", bound=SagaModel)
 T = TypeVar("T")
 
 #: The longest ``ttl_days`` accepted (100 years): beyond it an expiry is not a cleanup policy.
@@ -393,6 +395,17 @@ class DynamoDBSagaStore(Generic[M]):
         check_key("saga_name", saga_name, MAX_PARTITION_KEY_BYTES)
         check_key("correlation_id", correlation_id, MAX_SORT_KEY_BYTES)
         return correlation_saga_id(saga_name, correlation_id)
+
+    def view(self, model: type[V], *, saga_name: str | None = None) -> SagaView[V]:
+        """The calls of one saga type, typed with its model and without ``saga_name``.
+
+        :param model: the model the store uses for that saga type.
+        :param saga_name: the saga name; by default the name ``model`` is registered under
+            in ``models``, else its class name (required when it is registered under
+            several names).
+        :raises SagaValidationError: the store does not keep that saga name as ``model``.
+        """
+        return SagaView(self, model, saga_name)
 
     def insert(self, saga_name: str, correlation_id: str, state: SagaModel) -> None:
         """Store a new saga at version 0 (one conditional PutItem).
