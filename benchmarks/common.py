@@ -10,19 +10,26 @@ from typing import Any, Literal
 from pynamodb.attributes import ListAttribute, NumberAttribute, UnicodeAttribute
 
 from saga_store_pynamo import DynamoDBSagaStore, SagaModel
+from saga_store_pynamo.aio import AsyncDynamoDBSagaStore
 
 __all__ = [
+    "AIO_CONTROL",
+    "AIO_STORES",
     "CONTROL",
     "CREDENTIALS",
     "MEASURE_ORDER",
     "OPERATIONS",
+    "PYDYNOX_ASYNC",
     "REGION",
     "SAGA_NAME",
     "STORES",
+    "STORE_AIO",
+    "STORE_AIO_POOL",
     "STORE_HTTP",
     "BenchSaga",
     "BenchmarkError",
     "RequestCounter",
+    "bench_async_store",
     "bench_store",
     "large_state",
     "new_id",
@@ -43,6 +50,14 @@ CONTROL = "botocore-2"
 STORE_HTTP = "store-http"
 #: The clients under test: the store on each transport. Every other client is a baseline.
 STORES = ("store", STORE_HTTP)
+#: The asyncio store on its default transport (aiohttp, on the event loop) and on its thread
+#: pool (``transport="botocore"``): the asyncio clients under test.
+STORE_AIO = "store-aio"
+STORE_AIO_POOL = "store-aio-pool"
+AIO_STORES = (STORE_AIO, STORE_AIO_POOL)
+#: pydynox's asyncio client, the asyncio baseline, and a second one: the asyncio A/A control.
+PYDYNOX_ASYNC = "pydynox-async"
+AIO_CONTROL = "pydynox-async-2"
 
 OPERATIONS = (
     "insert",
@@ -112,6 +127,26 @@ def bench_store(
         endpoint=endpoint,
         credentials=CREDENTIALS,
         ttl_days=ttl_days,
+        transport=transport,
+    )
+
+
+def bench_async_store(
+    table_name: str,
+    endpoint: str | None,
+    max_workers: int,
+    transport: Literal["botocore", "http"] | None = None,
+) -> AsyncDynamoDBSagaStore[BenchSaga]:
+    """An asyncio ``BenchSaga`` store on ``endpoint``, ``max_workers`` requests in flight at
+    most; ``transport`` None is the store's default (on the event loop with aiohttp)."""
+    return AsyncDynamoDBSagaStore(
+        BenchSaga,
+        max_workers=max_workers,
+        table_name=table_name,
+        region=REGION,
+        endpoint=endpoint,
+        credentials=CREDENTIALS,
+        ttl_days=30,
         transport=transport,
     )
 

@@ -8,9 +8,10 @@ sent during the warm-up (``Fixture.templates``), for other sagas where the call 
 from __future__ import annotations
 
 import abc
+import asyncio
 import copy
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -35,15 +36,23 @@ from .common import (
 )
 
 __all__ = [
+    "OPERATION_OF",
+    "AsyncCall",
+    "AsyncDriver",
     "BotocoreDriver",
+    "Call",
     "Driver",
     "PydynoxDriver",
     "StoreDriver",
     "StoreHttpDriver",
+    "pydynox_client",
+    "pydynox_kwargs",
     "pydynox_version",
+    "store_inputs",
 ]
 
 Call = Callable[[Any], None]
+AsyncCall = Callable[[Any], Awaitable[None]]
 
 
 class Driver(abc.ABC):
@@ -76,6 +85,59 @@ class Driver(abc.ABC):
         """Raise BenchmarkError if the calls so far did not go the way this client claims."""
 
 
+class AsyncDriver(Driver):
+    """A client whose calls are coroutines, run on this driver's own event loop.
+
+    ``function(op)`` returns an ``async`` function; the measurement runs many of them at once
+    on ``loop`` (``measure.run_coroutines``). The loop lives as long as the driver, so
+    whatever the client keeps per loop (connections, sessions) lasts from round to round.
+    """
+
+    def __init__(self, fixture: Fixture) -> None:
+        super().__init__(fixture)
+        self.loop = asyncio.new_event_loop()
+
+    @abc.abstractmethod
+    def function(self, op: str) -> AsyncCall:  # type: ignore[override]
+        """The coroutine function that makes one ``op`` call for one input."""
+
+    async def aclose(self) -> None:
+        """Release connections (on ``loop``)."""
+
+    def close(self) -> None:
+        """``aclose`` on the driver's loop, then close the loop."""
+        if self.loop.is_closed():
+            return
+        try:
+            self.loop.run_until_complete(self.aclose())
+        finally:
+            self.loop.close()
+
+
+def store_inputs(fixture: Fixture, op: str, count: int) -> list[Any]:
+    """``count`` arguments of the store's ``op`` call, sync or asyncio (untimed)."""
+    read_id, read_corr = fixture.read_saga
+    if op == "insert":
+        return [(f"corr-{uuid.uuid4().hex}", small_state(i)) for i in range(count)]
+    if op == "get_by_id":
+        return [read_id] * count
+    if op == "get_by_correlation_id":
+        return [read_corr] * count
+    if op == "update":
+        states = []
+        for _, _, item in fixture.preinsert(count):
+            state = BenchSaga.from_raw_data(item)
+            state.status = "paid"
+            states.append(state)
+        return states
+    if op == "delete":
+        return [saga_id for saga_id, _, _ in fixture.preinsert(count)]
+    if op == "update_conflict":
+        # One stale copy per call: the store sets updated_at on the state it is given.
+        return [BenchSaga.from_raw_data(copy.deepcopy(fixture.stale_item)) for _ in range(count)]
+    raise ValueError(op)
+
+
 class StoreDriver(Driver):
     """``DynamoDBSagaStore``, the code under test."""
 
@@ -88,29 +150,7 @@ class StoreDriver(Driver):
         self.counter.attach(self.store.connection.client)
 
     def inputs(self, op: str, count: int) -> list[Any]:
-        read_id, read_corr = self.fixture.read_saga
-        if op == "insert":
-            return [(f"corr-{uuid.uuid4().hex}", small_state(i)) for i in range(count)]
-        if op == "get_by_id":
-            return [read_id] * count
-        if op == "get_by_correlation_id":
-            return [read_corr] * count
-        if op == "update":
-            states = []
-            for _, _, item in self.fixture.preinsert(count):
-                state = BenchSaga.from_raw_data(item)
-                state.status = "paid"
-                states.append(state)
-            return states
-        if op == "delete":
-            return [saga_id for saga_id, _, _ in self.fixture.preinsert(count)]
-        if op == "update_conflict":
-            # One stale copy per call: the store sets updated_at on the state it is given.
-            return [
-                BenchSaga.from_raw_data(copy.deepcopy(self.fixture.stale_item))
-                for _ in range(count)
-            ]
-        raise ValueError(op)
+        return store_inputs(self.fixture, op, count)
 
     def function(self, op: str) -> Call:
         store = self.store
@@ -344,7 +384,8 @@ _PYDYNOX_PARAMS: dict[str, dict[str, str]] = {
         "ReturnValuesOnConditionCheckFailure": "return_values_on_condition_check_failure",
     },
 }
-_OPERATION_OF = {
+#: The DynamoDB operation each benchmarked call sends.
+OPERATION_OF = {
     "insert": "PutItem",
     "get_by_id": "GetItem",
     "get_by_correlation_id": "Query",
@@ -354,7 +395,7 @@ _OPERATION_OF = {
 }
 
 
-def _pydynox_kwargs(operation: str, request: dict[str, Any]) -> dict[str, Any]:
+def pydynox_kwargs(operation: str, request: dict[str, Any]) -> dict[str, Any]:
     """pydynox keyword arguments for a wire-form request; ValueError if one has none.
 
     pydynox takes plain Python values (it converts them to DynamoDB's form in Rust), and it
@@ -377,6 +418,29 @@ def _pydynox_kwargs(operation: str, request: dict[str, Any]) -> dict[str, Any]:
     return kwargs
 
 
+def pydynox_client(fixture: Fixture) -> Any:
+    """A pydynox ``DynamoDBClient`` on the fixture's endpoint, with the store's timeouts and
+    retry count (its methods with the ``sync_`` prefix block, the others are coroutines)."""
+    import logging
+
+    from pydynox import DynamoDBClient
+
+    # pydynox logs a warning for every call slower than 100 ms (frequent with 8 threads or
+    # 64 coroutines on two cores); the benchmark's output is its tables.
+    logging.getLogger("pydynox").setLevel(logging.ERROR)
+    retries = fixture.config.retries or {}
+    attempts = retries.get("total_max_attempts")
+    return DynamoDBClient(
+        region=REGION,
+        endpoint_url=fixture.backend.endpoint,
+        access_key=CREDENTIALS["aws_access_key_id"],
+        secret_key=CREDENTIALS["aws_secret_access_key"],
+        connect_timeout=fixture.config.connect_timeout,
+        read_timeout=fixture.config.read_timeout,
+        max_retries=None if attempts is None else attempts - 1,
+    )
+
+
 class PydynoxDriver(_TemplateDriver):
     """pydynox's ``DynamoDBClient`` (Rust core, AWS SDK for Rust), same requests.
 
@@ -387,24 +451,7 @@ class PydynoxDriver(_TemplateDriver):
 
     def __init__(self, fixture: Fixture) -> None:
         super().__init__(fixture)
-        import logging
-
-        from pydynox import DynamoDBClient
-
-        # pydynox logs a warning for every call slower than 100 ms (frequent with 8 threads
-        # on two cores); the benchmark's output is its tables.
-        logging.getLogger("pydynox").setLevel(logging.ERROR)
-        retries = fixture.config.retries or {}
-        attempts = retries.get("total_max_attempts")
-        self.client = DynamoDBClient(
-            region=REGION,
-            endpoint_url=fixture.backend.endpoint,
-            access_key=CREDENTIALS["aws_access_key_id"],
-            secret_key=CREDENTIALS["aws_secret_access_key"],
-            connect_timeout=fixture.config.connect_timeout,
-            read_timeout=fixture.config.read_timeout,
-            max_retries=None if attempts is None else attempts - 1,
-        )
+        self.client = pydynox_client(fixture)
         self.version_name = fixture.store.model_for(SAGA_NAME).version.attr_name
         #: Why pydynox cannot run on this endpoint at all, or None.
         self.problem: str | None = None
@@ -414,7 +461,7 @@ class PydynoxDriver(_TemplateDriver):
     def _tls_problem(self) -> str | None:
         """Whether pydynox reaches a TLS endpoint whose CA is in ``AWS_CA_BUNDLE`` (and
         ``SSL_CERT_FILE``): it takes no CA bundle of its own."""
-        kwargs = _pydynox_kwargs("GetItem", self.fixture.templates["get_by_id"])
+        kwargs = pydynox_kwargs("GetItem", self.fixture.templates["get_by_id"])
         try:
             self.client.sync_get_item(**kwargs)
         except Exception as exc:
@@ -429,14 +476,14 @@ class PydynoxDriver(_TemplateDriver):
         if self.problem is not None:
             return self.problem
         try:
-            _pydynox_kwargs(_OPERATION_OF[op], self.fixture.templates[op])
+            pydynox_kwargs(OPERATION_OF[op], self.fixture.templates[op])
         except ValueError as exc:
             return str(exc)
         return None
 
     def inputs(self, op: str, count: int) -> list[Any]:
-        operation = _OPERATION_OF[op]
-        return [_pydynox_kwargs(operation, request) for request in self.requests(op, count)]
+        operation = OPERATION_OF[op]
+        return [pydynox_kwargs(operation, request) for request in self.requests(op, count)]
 
     def function(self, op: str) -> Call:
         from pydynox.exceptions import ConditionalCheckFailedException

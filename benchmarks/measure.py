@@ -1,7 +1,9 @@
-"""Timing: calls in one thread or many, interleaved rounds, and the figures drawn from them."""
+"""Timing: calls in one thread or many (or as many coroutines on one event loop), interleaved
+rounds, and the figures drawn from them."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import statistics
 import sys
@@ -11,9 +13,17 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .common import MEASURE_ORDER, BenchmarkError
-from .drivers import Call, Driver
+from .drivers import AsyncCall, AsyncDriver, Call, Driver
 
-__all__ = ["Results", "Sample", "Settings", "measure_backend", "run_serial", "run_threaded"]
+__all__ = [
+    "Results",
+    "Sample",
+    "Settings",
+    "measure_backend",
+    "run_coroutines",
+    "run_serial",
+    "run_threaded",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,7 +57,7 @@ class Settings:
 
     rounds: int
     serial_calls: int  # calls per one-thread sample
-    threads: int
+    threads: int  # threads of the threaded samples (coroutines, for asyncio clients)
     threaded_calls: int  # calls per many-thread sample (all threads together)
     warmup_calls: int
 
@@ -94,6 +104,42 @@ def run_threaded(call: Call, inputs: Sequence[Any], threads: int, driver: Driver
     return Sample(len(inputs), wall, cpu, requests)
 
 
+def run_coroutines(
+    call: AsyncCall, inputs: Sequence[Any], concurrency: int, driver: AsyncDriver
+) -> Sample:
+    """Make one call per input from ``concurrency`` coroutines at once on the driver's event
+    loop (each takes the next input when its call ends). ``time.process_time()`` counts every
+    thread of the process, so a client's own threads (a thread pool, a Rust runtime) are in
+    its CPU."""
+
+    async def run() -> Sample:
+        pending = iter(inputs)
+
+        async def work() -> None:
+            for item in pending:
+                await call(item)
+
+        workers = [work() for _ in range(min(concurrency, len(inputs)))]
+        if driver.counter is not None:
+            driver.counter.take()
+        wall, cpu = time.perf_counter(), time.process_time()
+        await asyncio.gather(*workers)
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        requests = None if driver.counter is None else driver.counter.take()
+        return Sample(len(inputs), wall, cpu, requests)
+
+    return driver.loop.run_until_complete(run())
+
+
+def _run(driver: Driver, call: Any, inputs: Sequence[Any], threads: int) -> Sample:
+    """One sample: ``threads`` coroutines for an asyncio driver, else threads (1: this one)."""
+    if isinstance(driver, AsyncDriver):
+        return run_coroutines(call, inputs, threads, driver)
+    if threads == 1:
+        return run_serial(call, inputs, driver)
+    return run_threaded(call, inputs, threads, driver)
+
+
 @dataclasses.dataclass
 class Results:
     """Every sample of one backend: ``samples[(op, client, threads)]``, one per round."""
@@ -108,9 +154,9 @@ class Results:
         """The samples of one cell (empty when the client could not run it)."""
         return self.samples.get((op, client, threads), [])
 
-    def cpu_us(self, op: str, client: str) -> float | None:
-        """Median one-thread CPU per call (µs)."""
-        samples = self.get(op, client, 1)
+    def cpu_us(self, op: str, client: str, threads: int = 1) -> float | None:
+        """Median CPU per call (µs), one thread unless ``threads`` is given."""
+        samples = self.get(op, client, threads)
         return statistics.median(s.cpu_per_call_us for s in samples) if samples else None
 
     def rate(self, op: str, client: str, threads: int) -> float | None:
@@ -128,14 +174,14 @@ class Results:
     def ratios(self, op: str, client: str, other: str, metric: str) -> list[float]:
         """Per-round ratios ``client / other`` of a metric measured side by side.
 
-        ``metric``: ``"cpu"`` (one-thread CPU per call), ``"rate1"`` or ``"rateN"``
-        (calls per second with one or ``threads`` threads).
+        ``metric``: ``"cpu"`` or ``"cpuN"`` (CPU per call with one or ``threads`` threads),
+        ``"rate1"`` or ``"rateN"`` (calls per second with one or ``threads`` threads).
         """
         threads = 1 if metric in ("cpu", "rate1") else self.threads
         mine, theirs = self.get(op, client, threads), self.get(op, other, threads)
         if not mine or not theirs:  # one of them could not make this call
             return []
-        if metric == "cpu":
+        if metric in ("cpu", "cpuN"):
             return [a.cpu / a.calls / (b.cpu / b.calls) for a, b in zip(mine, theirs, strict=True)]
         return [a.calls_per_second / b.calls_per_second for a, b in zip(mine, theirs, strict=True)]
 
@@ -160,7 +206,9 @@ def measure_backend(
     untimed), then each driver warms up, then every round runs each driver once with one
     thread and once with ``settings.threads`` threads, the drivers' order rotating from
     round to round so that none is always first under a changing machine load. With
-    ``settings.threaded_calls == 0`` there are no threaded runs. ``before_op(op)`` is called
+    ``settings.threaded_calls == 0`` there are no threaded runs, with ``settings.serial_calls
+    == 0`` no one-thread runs. Asyncio drivers run ``settings.threads`` coroutines on their
+    own event loop where sync ones run threads. ``before_op(op)`` is called
     before each operation's first call.
 
     :raises BenchmarkError: a call failed, or the store sent other than one request per call.
@@ -184,8 +232,11 @@ def measure_backend(
         }
         for driver in active:
             inputs = prepared[driver.name]
+            # Asyncio clients warm up as many at once as they are measured, so that every
+            # connection they will use is open before the first timed call.
+            warm = settings.threads if isinstance(driver, AsyncDriver) else 1
             try:
-                run_serial(driver.function(op), inputs[: settings.warmup_calls], driver)
+                _run(driver, driver.function(op), inputs[: settings.warmup_calls], warm)
             except BenchmarkError:
                 raise
             except Exception as exc:
@@ -204,10 +255,7 @@ def measure_backend(
                     batch, prepared[driver.name] = inputs[:size], inputs[size:]
                     call = driver.function(op)
                     try:
-                        if threads == 1:
-                            sample = run_serial(call, batch, driver)
-                        else:
-                            sample = run_threaded(call, batch, threads, driver)
+                        sample = _run(driver, call, batch, threads)
                     except BenchmarkError:
                         raise
                     except Exception as exc:

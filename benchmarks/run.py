@@ -4,8 +4,8 @@ Full run (a few minutes; rewrites the generated part of docs/performance.md and 
 
     python -m benchmarks.run --out docs/performance.md --plot docs/img/client-cpu.png
 
-CI smoke run (a few hundred calls, under a minute; fails only on errors or on a store call
-that sends other than exactly one request, never on timing)::
+CI smoke run (a few hundred calls per client, under a minute; fails only on errors or on a
+store call, sync or asyncio, that sends other than exactly one request, never on timing)::
 
     python -m benchmarks.run --quick
 
@@ -29,6 +29,13 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
 
+from .aio import (
+    PydynoxAsyncControlDriver,
+    PydynoxAsyncDriver,
+    StoreAioDriver,
+    StoreAioPoolDriver,
+    aio_problem,
+)
 from .backends import (
     Backend,
     Fixture,
@@ -39,7 +46,7 @@ from .backends import (
     setup_fixture,
 )
 from .capacity import Lifecycle, measure_lifecycle
-from .common import STORES, BenchmarkError, large_state, small_state
+from .common import STORE_AIO, STORES, BenchmarkError, large_state, small_state
 from .drivers import (
     BotocoreControlDriver,
     BotocoreDriver,
@@ -92,6 +99,23 @@ def _settings(args: argparse.Namespace, backend: str) -> Settings:
     )
 
 
+def _aio_settings(args: argparse.Namespace) -> Settings:
+    """How much to measure the asyncio clients: ``args.coroutines`` at once, no one-at-a-time
+    samples (``threads`` here counts coroutines on one event loop)."""
+    if args.quick:
+        return Settings(
+            rounds=1, serial_calls=0, threads=args.coroutines, threaded_calls=64, warmup_calls=8
+        )
+    return Settings(
+        rounds=args.rounds or 9,
+        serial_calls=0,
+        threads=args.coroutines,
+        threaded_calls=args.async_calls or 10 * args.coroutines,
+        # Two calls per coroutine: every connection a client will use is opened untimed.
+        warmup_calls=2 * args.coroutines,
+    )
+
+
 def _offline_settings(args: argparse.Namespace) -> Settings:
     """How much to measure with recorded responses (one thread only)."""
     if args.quick:
@@ -125,7 +149,7 @@ def _drivers(fixture: Fixture, control: bool, left_out: dict[str, str]) -> Itera
     client (the A/A control), and (when installed) pydynox on ``fixture``; closed after.
 
     A client that cannot run on this endpoint at all is left out, with its reason put in
-    ``left_out``. (Asyncio clients, when added, are further drivers here.)
+    ``left_out``.
     """
     drivers: list[Driver] = [
         StoreDriver(fixture),
@@ -148,13 +172,37 @@ def _drivers(fixture: Fixture, control: bool, left_out: dict[str, str]) -> Itera
             driver.close()
 
 
+@contextlib.contextmanager
+def _aio_drivers(
+    fixture: Fixture, concurrency: int, left_out: dict[str, str]
+) -> Iterator[list[Driver]]:
+    """The asyncio store on its default transport (aiohttp, when installed) and on its
+    thread pool, and (when installed) pydynox's async client twice, the second one the
+    asyncio A/A control; at most ``concurrency`` requests in flight; closed after."""
+    drivers: list[Driver] = []
+    try:
+        problem = aio_problem()
+        if problem is None:
+            drivers.append(StoreAioDriver(fixture, concurrency))
+        else:
+            left_out[STORE_AIO] = problem
+        drivers.append(StoreAioPoolDriver(fixture, concurrency))
+        if pydynox_version() is not None:
+            drivers.append(PydynoxAsyncDriver(fixture, concurrency))
+            drivers.append(PydynoxAsyncControlDriver(fixture, concurrency))
+        yield drivers
+    finally:
+        for driver in drivers:
+            driver.close()
+
+
 def _parser() -> argparse.ArgumentParser:
     """The command line."""
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.run",
         description="Per-call requests, client CPU and throughput of the saga store (botocore "
-        "and http transports) beside raw botocore and pydynox, on DynamoDB Local and an "
-        "in-process moto server.",
+        "and http transports, and the asyncio store) beside raw botocore and pydynox (sync "
+        "and async), on DynamoDB Local and an in-process moto server.",
     )
     parser.add_argument(
         "--quick",
@@ -169,6 +217,21 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--rounds", type=int, help="interleaved rounds per operation")
     parser.add_argument("--calls", type=int, help="one-thread calls per client and round")
     parser.add_argument("--threads", type=int, default=8, help="threads of the threaded runs")
+    parser.add_argument(
+        "--coroutines",
+        type=int,
+        default=64,
+        help="coroutines of the asyncio runs, on one event loop (the store's max_workers)",
+    )
+    parser.add_argument(
+        "--async-calls", type=int, help="calls per asyncio sample (default: 10 per coroutine)"
+    )
+    parser.add_argument(
+        "--no-asyncio",
+        dest="asyncio",
+        action="store_false",
+        help="skip the asyncio clients (run on DynamoDB Local only)",
+    )
     parser.add_argument(
         "--no-tls",
         dest="tls",
@@ -250,7 +313,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _measure(run: Run, args: argparse.Namespace, backend: Backend) -> None:
     """Every client on ``backend`` (a fresh table), and on plain DynamoDB Local also the
-    offline table, the capacity and the profile; the results go into ``run``."""
+    asyncio clients, the offline table, the capacity and the profile; the results go into
+    ``run``."""
     key = backend.key
     fixture = setup_fixture(backend)
     try:
@@ -259,6 +323,12 @@ def _measure(run: Run, args: argparse.Namespace, backend: Backend) -> None:
             settings = _settings(args, key)
             run.settings[key] = settings
             run.results[key] = measure_backend(key, drivers, settings)
+            if key == "dynamodb-local" and args.asyncio:
+                _log(f"  asyncio clients, {args.coroutines} coroutines")
+                run.aio_settings = _aio_settings(args)
+                run.aio_source = key
+                with _aio_drivers(fixture, args.coroutines, run.aio_left_out) as aio_drivers:
+                    run.aio = measure_backend(f"{key} asyncio", aio_drivers, run.aio_settings)
             if key == "dynamodb-local":
                 _log("  offline (recorded responses)")
                 run.offline_settings = _offline_settings(args)
