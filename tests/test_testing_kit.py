@@ -20,6 +20,7 @@ import botocore.session
 import pytest
 
 import saga_store_pynamo.testing as kit
+import saga_store_pynamo.testing._backends as kit_backends
 from saga_store_pynamo import DynamoDBSagaStore, create_table
 from saga_store_pynamo.testing import (
     DYNAMODB_LOCAL_ENDPOINT_ENV,
@@ -311,7 +312,7 @@ def test_saga_store_factory_removes_its_tables_from_dynamodb_local(
 
 def test_a_missing_dynamodb_local_skips_or_fails_under_ci(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(DYNAMODB_LOCAL_ENDPOINT_ENV, raising=False)
-    monkeypatch.setattr(kit, "unavailable_reason", lambda: "Java 17+ is required (test)")
+    monkeypatch.setattr(kit_backends, "unavailable_reason", lambda: "Java 17+ is required (test)")
     monkeypatch.setenv("CI", "false")
     with pytest.raises(pytest.skip.Exception, match=r"Java 17\+ is required \(test\)"):
         serve_dynamodb_local().__enter__()
@@ -322,7 +323,7 @@ def test_a_missing_dynamodb_local_skips_or_fails_under_ci(monkeypatch: pytest.Mo
 
 def test_an_endpoint_from_the_environment_is_used_as_is(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(DYNAMODB_LOCAL_ENDPOINT_ENV, "http://dynamodb-local:8000")
-    monkeypatch.setattr(kit, "DynamoDBLocal", None)  # nothing may be started
+    monkeypatch.setattr(kit_backends, "DynamoDBLocal", None)  # nothing may be started
     with serve_dynamodb_local() as endpoint:
         assert endpoint == "http://dynamodb-local:8000"
 
