@@ -222,6 +222,22 @@ class SagaModel(Model):
 
     correlation_index = CorrelationIndex()
 
+    def __init__(
+        self,
+        hash_key: Any = None,
+        range_key: Any = None,
+        _user_instantiated: bool = True,
+        **attributes: Any,
+    ) -> None:
+        super().__init__(hash_key, range_key, _user_instantiated, **attributes)
+        if (
+            _user_instantiated
+            and attributes.get("created_at") is None
+            and attributes.get("updated_at") is None
+        ):
+            # Both defaults from one clock reading: a new state's createdAt == updatedAt.
+            self.updated_at = self.created_at
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         # A subclass that declares its own Meta would otherwise fall back to PynamoDB's

@@ -10,6 +10,7 @@ threads.
 from __future__ import annotations
 
 import threading
+from datetime import datetime, timezone
 from typing import Any, ClassVar
 
 import pytest
@@ -428,3 +429,21 @@ def test_a_stale_copy_of_an_item_without_incarnation_never_overwrites_its_succes
     with pytest.raises(SagaNotFoundError):
         store.update(NAME, stale, 3)
     assert raw_item(backend, store, "legacy") == before
+
+
+def test_a_new_state_gets_one_clock_reading_for_both_timestamps(
+    store: DynamoDBSagaStore[OrderSaga],
+) -> None:
+    fresh = OrderSaga()
+    assert fresh.created_at is not None
+    assert fresh.updated_at == fresh.created_at
+    store.insert(NAME, "clock", fresh)
+    stored = store.get_by_id(NAME, fresh.saga_id)
+    assert stored is not None
+    assert stored.created_at == stored.updated_at == fresh.created_at
+
+    earlier = datetime(2020, 1, 1, tzinfo=timezone.utc)
+    given = OrderSaga(created_at=earlier)
+    assert given.created_at == earlier
+    assert given.updated_at is not None
+    assert given.updated_at > earlier  # the caller's timestamp is kept, the other defaulted
