@@ -110,7 +110,8 @@ def cmd_schema(args: argparse.Namespace, out: TextIO) -> int:
     elif args.format == "terraform":
         text = iac.terraform(model, table_name=table_name)
     else:
-        text = iac.iam_policy_json(model, table_name=table_name, region=region) + "\n"
+        options = {} if args.account_id is None else {"account_id": args.account_id}
+        text = iac.iam_policy_json(model, table_name=table_name, region=region, **options) + "\n"
     out.write(text if text.endswith("\n") else text + "\n")
     return 0
 
@@ -288,6 +289,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     schema.add_argument(
         "--format", choices=["cloudformation", "terraform", "json", "iam"], default="json"
+    )
+    schema.add_argument(
+        "--account-id",
+        help="the 12-digit account id in the IAM policy's table ARN (--format iam; default "
+        "the placeholder 123456789012); the partition comes from the region",
     )
     schema.set_defaults(handler=cmd_schema)
 

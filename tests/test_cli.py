@@ -215,6 +215,20 @@ def test_usage_errors_exit_2() -> None:
     assert run_cli("list", NAME, "--completed", "--active").returncode == 2
 
 
+def test_schema_iam_takes_the_account_id_and_the_partition_from_the_region() -> None:
+    policy = json.loads(
+        run_cli(
+            "schema", "--format", "iam", "--region", "cn-north-1", "--account-id", "210987654321"
+        ).stdout
+    )
+    resources = json.dumps(policy["Statement"][0]["Resource"])
+    assert "arn:aws-cn:dynamodb:cn-north-1:210987654321:table/sagas" in resources
+    refused = run_cli("schema", "--format", "iam", "--region", REGION, "--account-id", "12")
+    assert refused.returncode != 0
+    assert "account_id" in refused.stderr
+    assert "Traceback" not in refused.stderr
+
+
 def test_schema_formats() -> None:
     as_json = json.loads(run_cli("schema", "--format", "json").stdout)
     assert as_json["TableName"] == "sagas"
