@@ -14,6 +14,7 @@ both are cheap (no I/O, no state of their own) and safe to share.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any, Generic, cast
 
@@ -72,6 +73,16 @@ def view_saga_name(
     return saga_name
 
 
+def _derived_id(store: DynamoDBSagaStore[Any], saga_name: str, correlation_id: str) -> str:
+    saga_id = store.saga_id_for(saga_name, correlation_id)
+    if saga_id is None:
+        raise SagaValidationError(
+            "unique_correlation",
+            "saga ids are derived from correlation ids only with unique_correlation=True",
+        )
+    return saga_id
+
+
 class SagaView(Generic[V]):
     """One saga type's calls on a ``DynamoDBSagaStore``, typed with its model.
 
@@ -101,15 +112,10 @@ class SagaView(Generic[V]):
     def saga_id_for(self, correlation_id: str) -> str:
         """The id of this type's saga for ``correlation_id`` under ``unique_correlation``.
 
-        :raises SagaValidationError: the store is not in unique mode (ids are random then).
+        :raises SagaValidationError: the store is not in unique mode (ids are random then),
+            or ``correlation_id`` is not a valid key.
         """
-        saga_id = self.store.saga_id_for(self.saga_name, correlation_id)
-        if saga_id is None:
-            raise SagaValidationError(
-                "unique_correlation",
-                "saga ids are derived from correlation ids only with unique_correlation=True",
-            )
-        return saga_id
+        return _derived_id(self.store, self.saga_name, correlation_id)
 
     def insert(self, correlation_id: str, state: V) -> None:
         """See ``DynamoDBSagaStore.insert()``."""
@@ -218,7 +224,7 @@ class AsyncSagaView(Generic[V]):
 
     def saga_id_for(self, correlation_id: str) -> str:
         """As ``SagaView.saga_id_for()`` (no request)."""
-        return SagaView(self.store.sync, self.model, self.saga_name).saga_id_for(correlation_id)
+        return _derived_id(self.store.sync, self.saga_name, correlation_id)
 
     async def insert(self, correlation_id: str, state: V) -> None:
         """See ``AsyncDynamoDBSagaStore.insert()``."""
@@ -240,6 +246,7 @@ class AsyncSagaView(Generic[V]):
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         base_delay: float = DEFAULT_BASE_DELAY,
         max_delay: float = DEFAULT_MAX_DELAY,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     ) -> V:
         """See ``AsyncDynamoDBSagaStore.modify()``."""
         store = cast("AsyncDynamoDBSagaStore[V]", self.store)
@@ -250,6 +257,7 @@ class AsyncSagaView(Generic[V]):
             max_attempts=max_attempts,
             base_delay=base_delay,
             max_delay=max_delay,
+            sleep=sleep,
         )
 
     async def modify_by_correlation_id(
@@ -261,6 +269,7 @@ class AsyncSagaView(Generic[V]):
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         base_delay: float = DEFAULT_BASE_DELAY,
         max_delay: float = DEFAULT_MAX_DELAY,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     ) -> V:
         """See ``AsyncDynamoDBSagaStore.modify_by_correlation_id()``."""
         store = cast("AsyncDynamoDBSagaStore[V]", self.store)
@@ -272,6 +281,7 @@ class AsyncSagaView(Generic[V]):
             max_attempts=max_attempts,
             base_delay=base_delay,
             max_delay=max_delay,
+            sleep=sleep,
         )
 
     async def find_by_name(
