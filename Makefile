@@ -23,9 +23,9 @@ demo: $(VENV)/.demo-installed
 	$(BIN)/python -m saga_store_pynamo.demo
 
 test: $(VENV)/.test-installed
-	$(BIN)/ruff check saga_store_pynamo tests benchmarks
-	$(BIN)/ruff format --check saga_store_pynamo tests benchmarks
-	$(BIN)/mypy --strict saga_store_pynamo
+	$(BIN)/ruff check saga_store_pynamo tests benchmarks examples
+	$(BIN)/ruff format --check saga_store_pynamo tests benchmarks examples
+	$(BIN)/mypy --strict saga_store_pynamo examples
 	$(BIN)/mkdocs build --strict --quiet --site-dir "$$(mktemp -d)"
 	$(BIN)/python -m benchmarks.run --quick
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
