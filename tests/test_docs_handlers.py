@@ -1,4 +1,5 @@
-"""The Python examples of ``docs/handlers.md`` run as written (blocks marked no-run excepted)."""
+"""The Python examples of ``docs/handlers.md`` run as written (blocks marked no-run excepted)
+and print what the comment after each ``print(...)`` says they print."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import pytest
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "handlers.md"
 _BLOCK = re.compile(r"(<!-- no-run -->\n)?```python\n(.*?)```", re.DOTALL)
+#: ``print(...)  # what it prints``
+_PRINTS = re.compile(r"^\s*print\(.*\)\s+# (.+)$", re.MULTILINE)
 
 
 def runnable_blocks() -> list[str]:
@@ -16,10 +19,16 @@ def runnable_blocks() -> list[str]:
 
 
 def test_the_page_has_examples() -> None:
-    assert runnable_blocks()
+    blocks = runnable_blocks()
+    assert len(blocks) >= 2
+    assert "paid 9000 2" in _PRINTS.findall(blocks[0])
 
 
 @pytest.mark.parametrize("code", runnable_blocks())
-def test_example_runs(code: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_example_runs_and_prints_what_it_says(
+    code: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    expected = _PRINTS.findall(code)
+    assert expected, "a runnable example shows what it prints: print(...)  # output"
     exec(compile(code, str(DOC), "exec"), {"__name__": "docs_example"})
-    assert "paid 9000 2" in capsys.readouterr().out
+    assert capsys.readouterr().out.splitlines() == expected
