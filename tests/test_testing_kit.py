@@ -6,6 +6,7 @@ process, with the plugin loaded as users get it.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import subprocess
@@ -22,13 +23,19 @@ import pytest
 import saga_store_pynamo.testing as kit
 import saga_store_pynamo.testing._backends as kit_backends
 from saga_store_pynamo import DynamoDBSagaStore, create_table
+from saga_store_pynamo.aio import AsyncDynamoDBSagaStore
 from saga_store_pynamo.testing import (
     DYNAMODB_LOCAL_ENDPOINT_ENV,
     TEST_CREDENTIALS,
     TEST_REGION,
+    BackendName,
+    RawTable,
+    RequestRecorder,
     SagaStoreContract,
+    SagaStoreFactory,
     serve_dynamodb_local,
 )
+from tests.models import OrderSaga
 
 pytest_plugins = ["pytester"]
 
@@ -307,6 +314,86 @@ def test_saga_store_factory_removes_its_tables_from_dynamodb_local(
         client.delete_table(TableName=kept)
 
 
+# -- asyncio stores from the factory ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("backend", kit.backend_params())
+def test_an_async_store_on_each_backend(
+    saga_store_factory: SagaStoreFactory, backend: BackendName
+) -> None:
+    """insert, modify and get through the asyncio store, in the test's own event loop; its
+    requests are recorded, and a sync store on its table sees what it wrote."""
+    store = saga_store_factory.async_store(OrderSaga, backend=backend, max_workers=2)
+    assert isinstance(store, AsyncDynamoDBSagaStore)
+    assert saga_store_factory.backend == backend
+    assert (store.sync.endpoint is None) == (backend == "moto")
+    recorder = RequestRecorder()
+    recorder.attach(store)  # through store.sync, whose send point the asyncio store uses
+    table = RawTable(store, recorder)
+
+    def pay(state: OrderSaga) -> None:
+        state.total_cents += 4200
+        state.status = "paid"
+
+    async def scenario() -> tuple[OrderSaga, OrderSaga, OrderSaga | None]:
+        state = OrderSaga(order_id="order-7")
+        await store.insert("OrderSaga", "order-7", state)
+        saved = await store.modify("OrderSaga", state.saga_id, pay)
+        return state, saved, await store.get_by_id("OrderSaga", state.saga_id)
+
+    state, saved, loaded = asyncio.run(scenario())
+
+    assert recorder.take() == ["PutItem", "GetItem", "UpdateItem", "GetItem"]
+    assert loaded == saved
+    assert loaded is not None
+    assert (loaded.status, loaded.total_cents, loaded.version) == ("paid", 4200, 1)
+    item = table.item("OrderSaga", state.saga_id)  # not recorded: the recorder is paused
+    assert item is not None
+    assert item["version"] == {"N": "1"}
+    assert recorder.take() == []
+    sync = saga_store_factory(OrderSaga, table_name=store.table_name)
+    assert sync.get_by_id("OrderSaga", state.saga_id) == loaded
+
+
+@pytest.mark.parametrize("backend", kit.backend_params())
+def test_the_factory_closes_its_async_stores_and_drops_their_tables(
+    request: pytest.FixtureRequest, backend: BackendName
+) -> None:
+    factory = SagaStoreFactory(request)
+    try:
+        store = factory.async_store(OrderSaga, backend=backend)
+        shared = factory.async_store(OrderSaga, table_name=store.table_name)
+        asyncio.run(store.insert("OrderSaga", "order-1", OrderSaga(order_id="order-1")))
+        # The table exists while the test runs.
+        assert asyncio.run(shared.get_by_correlation_id("OrderSaga", "order-1")) is not None
+    finally:
+        factory.close()
+    assert store.closed
+    assert shared.closed
+    if backend == "dynamodb-local":
+        assert factory.endpoint is not None
+        tables = ddblocal_client(factory.endpoint).list_tables(Limit=100)["TableNames"]
+        assert store.table_name not in tables
+
+
+def test_the_factory_closes_async_stores_from_inside_an_event_loop(
+    request: pytest.FixtureRequest,
+) -> None:
+    """close() called on a running loop closes the asyncio stores on a loop of their own."""
+    factory = SagaStoreFactory(request)
+    store = factory.async_store(OrderSaga, backend="moto")
+
+    async def scenario() -> None:
+        await store.insert("OrderSaga", "order-1", OrderSaga(order_id="order-1"))
+        factory.close()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        factory.close()  # idempotent; leaves moto if the scenario failed early
+    assert store.closed
+
+
 # -- DynamoDB Local availability --------------------------------------------------------------
 
 
@@ -328,8 +415,14 @@ def test_an_endpoint_from_the_environment_is_used_as_is(monkeypatch: pytest.Monk
         assert endpoint == "http://dynamodb-local:8000"
 
 
-def test_the_plugin_imports_no_moto() -> None:
-    code = "import sys, saga_store_pynamo.testing; print('moto' in sys.modules)"
+def test_the_plugin_imports_no_moto_and_no_asyncio_store() -> None:
+    """moto and boto3 load only when a test uses moto; the asyncio store (and aiohttp) only
+    when a test makes one: pytest loads the plugin in every run."""
+    lazy = ("moto", "boto3", "aiohttp", "saga_store_pynamo.aio")
+    code = (
+        "import sys, saga_store_pynamo.testing; "
+        f"print([name for name in {lazy!r} if name in sys.modules])"
+    )
     result = subprocess.run(
         [sys.executable, "-c", code],
         capture_output=True,
@@ -337,7 +430,36 @@ def test_the_plugin_imports_no_moto() -> None:
         check=True,
         cwd=Path(__file__).resolve().parent.parent,
     )
-    assert result.stdout.strip() == "False"
+    assert result.stdout.strip() == "[]"
+
+
+# -- assert rewriting ---------------------------------------------------------------------------
+
+REWRITTEN = """
+import sys
+
+from saga_store_pynamo.testing import SagaStoreContract
+
+
+def test_the_contract_module_is_rewritten():
+    loader = sys.modules[SagaStoreContract.__module__].__loader__
+    assert type(loader).__name__ == "AssertionRewritingHook"
+"""
+
+
+@pytest.mark.parametrize("loaded_by", ["-p", "conftest"])
+def test_the_contracts_asserts_show_their_operands(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, loaded_by: str
+) -> None:
+    """pytest rewrites the contract's asserts whether the plugin is loaded with -p or a
+    conftest.py registers the package for rewriting (in a fresh process each)."""
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+    pytester.makepyfile(test_rewritten=REWRITTEN)
+    args = ["-p", PLUGIN] if loaded_by == "-p" else []
+    if loaded_by == "conftest":
+        pytester.makeconftest(f"import pytest\n\npytest.register_assert_rewrite({PLUGIN!r})\n")
+    result = pytester.runpytest_subprocess(*args, "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
 
 
 # -- the documented example -------------------------------------------------------------------
@@ -359,18 +481,19 @@ def test_the_documented_example_passes(
     backend: str,
 ) -> None:
     """The example runs as documented: the contract on both backends, and the user's
-    handler tests (one on both backends, one on moto only)."""
+    handler tests (two on both backends, one of them through the asyncio store, and one on
+    moto only)."""
     pytester.makepyfile(test_orders=documented_example())
     contract = len(CONTRACT_TESTS)
     if backend == "moto":
         result = run(pytester, "-m", "not ddblocal")
-        result.assert_outcomes(passed=contract + 2, deselected=contract + 1)
+        result.assert_outcomes(passed=contract + 3, deselected=contract + 2)
     else:
         # The inner run uses this session's server instead of starting its own.
         endpoint = request.getfixturevalue("dynamodb_local_endpoint")
         monkeypatch.setenv(DYNAMODB_LOCAL_ENDPOINT_ENV, endpoint)
         result = run(pytester, "-m", "ddblocal")
-        result.assert_outcomes(passed=contract + 1, deselected=contract + 2)
+        result.assert_outcomes(passed=contract + 2, deselected=contract + 3)
     result.stdout.fnmatch_lines(
         [f"PASSED *::TestOrderSagaStore::test_stale_update_*[[]{backend}[]]"]
     )
