@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import logging
 import os
 import time
 import types
@@ -22,6 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.connection import Connection
 from pynamodb.signals import post_dynamodb_send, pre_dynamodb_send
 
+from . import _telemetry
 from ._checksum import checked_client
 from ._size import ITEM_SIZE_LIMIT
 from .errors import (
@@ -34,6 +34,7 @@ from .errors import (
 from .retry import RetryPolicy, is_retryable, may_have_landed
 
 if TYPE_CHECKING:
+    from ._telemetry import RequestTrace
     from ._transport import HttpTransport
 
 __all__ = [
@@ -47,7 +48,6 @@ __all__ = [
     "dispatch_async",
 ]
 
-_log = logging.getLogger("saga_store_pynamo")
 DEFAULT_POLICY = RetryPolicy()
 _WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem"})
 
@@ -75,6 +75,9 @@ class ConditionFailed(Exception):
     error (conflict, already exists, not found) or recognise their own write.
     """
 
+    #: DynamoDB's error code, as telemetry reports it.
+    code = "ConditionalCheckFailedException"
+
     def __init__(
         self, item: dict[str, Any] | None, in_doubt: bool = False, attempts: int = 1
     ) -> None:
@@ -92,13 +95,15 @@ def dispatch(
     policy: RetryPolicy = DEFAULT_POLICY,
     transport: HttpTransport | None = None,
     observers: Sequence[RequestObserver] = (),
+    trace: RequestTrace | None = None,
 ) -> dict[str, Any]:
     """Send one request with the connection's botocore client, retrying throttling, server
     errors and dropped connections as ``policy`` says.
 
     With ``transport``, each attempt of an operation it ``handles`` goes through it instead
     of the botocore client; the retry loop, and so write tokens, ``may_have_landed`` and
-    checksum retries, are the same for both. ``observers`` are called before each attempt.
+    checksum retries, are the same for both. ``observers`` are called before each attempt;
+    ``trace`` (``_telemetry``) records the request and its attempts.
 
     The request goes to ``connection.client`` as it is: unlike ``Connection.dispatch``, no
     ``ReturnConsumedCapacity`` is added (the store never reads it) and no request id is
@@ -109,7 +114,26 @@ def dispatch(
     :raises ConditionFailed: the request's condition was not met.
     :raises SagaStoreError: a subclass for every other failure, with the cause chained.
     """
-    attempts = Attempts(operation, table_name, policy)
+    if trace is None:
+        return _send(connection, table_name, operation, request, policy, transport, observers)
+    with trace:
+        return _send(
+            connection, table_name, operation, request, policy, transport, observers, trace
+        )
+
+
+def _send(
+    connection: Connection,
+    table_name: str,
+    operation: str,
+    request: dict[str, Any],
+    policy: RetryPolicy,
+    transport: HttpTransport | None,
+    observers: Sequence[RequestObserver],
+    trace: RequestTrace | None = None,
+) -> dict[str, Any]:
+    """``dispatch``'s attempts."""
+    attempts = Attempts(operation, table_name, policy, trace)
     while True:
         attempts.start(observers, request)
         try:
@@ -124,13 +148,16 @@ def dispatch(
                 send = botocore_send(connection)
             if not _signals_have_receivers():
                 response: dict[str, Any] = send(operation, request)
-                return response
-            request_id = _pre_send_signal(connection, table_name, operation)
-            response = send(operation, request)
-            _post_send_signal(connection, table_name, operation, request_id)
-            return response
+            else:
+                request_id = _pre_send_signal(connection, table_name, operation)
+                response = send(operation, request)
+                _post_send_signal(connection, table_name, operation, request_id)
         except (ClientError, BotoCoreError) as exc:
             delay = attempts.failed(exc)
+        else:
+            if trace is not None:
+                trace.attempt_end(None)
+            return response
         time.sleep(delay)
 
 
@@ -143,6 +170,7 @@ async def dispatch_async(
     transport: AsyncTransport | None,
     offload: Callable[[Callable[[], dict[str, Any]]], Awaitable[dict[str, Any]]],
     observers: Sequence[RequestObserver] = (),
+    trace: RequestTrace | None = None,
 ) -> dict[str, Any]:
     """``dispatch`` for the asyncio store: the same attempts, retries and errors.
 
@@ -150,7 +178,29 @@ async def dispatch_async(
     aiohttp, moto's mock active, a passed ``connection``) is sent by the botocore client in
     a worker thread, through ``offload``. Between attempts the coroutine sleeps.
     """
-    attempts = Attempts(operation, table_name, policy)
+    if trace is None:
+        return await _send_async(
+            connection, table_name, operation, request, policy, transport, offload, observers
+        )
+    with trace:
+        return await _send_async(
+            connection, table_name, operation, request, policy, transport, offload, observers, trace
+        )
+
+
+async def _send_async(
+    connection: Connection,
+    table_name: str,
+    operation: str,
+    request: dict[str, Any],
+    policy: RetryPolicy,
+    transport: AsyncTransport | None,
+    offload: Callable[[Callable[[], dict[str, Any]]], Awaitable[dict[str, Any]]],
+    observers: Sequence[RequestObserver],
+    trace: RequestTrace | None = None,
+) -> dict[str, Any]:
+    """``dispatch_async``'s attempts."""
+    attempts = Attempts(operation, table_name, policy, trace)
     while True:
         attempts.start(observers, request)
         try:
@@ -168,9 +218,12 @@ async def dispatch_async(
                 )
             if signals:
                 _post_send_signal(connection, table_name, operation, request_id)
-            return response
         except (ClientError, BotoCoreError) as exc:
             delay = attempts.failed(exc)
+        else:
+            if trace is not None:
+                trace.attempt_end(None)
+            return response
         await asyncio.sleep(delay)
 
 
@@ -216,12 +269,19 @@ class Attempts:
     attempt either raises the store's error or returns the delay before the next attempt.
     """
 
-    __slots__ = ("attempt", "landed", "operation", "policy", "table_name")
+    __slots__ = ("attempt", "landed", "operation", "policy", "table_name", "trace")
 
-    def __init__(self, operation: str, table_name: str, policy: RetryPolicy) -> None:
+    def __init__(
+        self,
+        operation: str,
+        table_name: str,
+        policy: RetryPolicy,
+        trace: RequestTrace | None = None,
+    ) -> None:
         self.operation = operation
         self.table_name = table_name
         self.policy = policy
+        self.trace = trace
         self.attempt = 0
         #: Whether any attempt so far may have been applied.
         self.landed = False
@@ -229,6 +289,8 @@ class Attempts:
     def start(self, observers: Sequence[RequestObserver], request: dict[str, Any]) -> None:
         """Count an attempt and show it to the observers."""
         self.attempt += 1
+        if self.trace is not None:
+            self.trace.attempt_start(self.attempt)
         for observe in observers:
             observe(self.operation, request)
 
@@ -240,6 +302,8 @@ class Attempts:
         """
         operation, attempt = self.operation, self.attempt
         landed = self.landed
+        if self.trace is not None:
+            self.trace.attempt_end(exc)
         if isinstance(exc, ClientError):
             error = exc.response.get("Error", {})
             if error.get("Code") == "ConditionalCheckFailedException":
@@ -262,8 +326,9 @@ class Attempts:
             raise _unavailable(operation, exc, attempt, landed) from exc
         if policy.on_retry is not None:
             policy.on_retry(operation, attempt, exc)
-        _log.info("retrying %s after attempt %d failed: %s", operation, attempt, exc)
-        return policy.delay(attempt)
+        delay = policy.delay(attempt)
+        _telemetry.retrying(operation, attempt, exc, delay, self.trace)
+        return delay
 
 
 def _unavailable(

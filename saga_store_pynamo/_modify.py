@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
+from . import _telemetry
 from ._model_info import model_info
 from ._steps import Call, Sleep, Steps
 from ._tokens import incarnation_of, set_incarnation
@@ -149,7 +150,15 @@ class ModifiableStore(Protocol[M_co]):
     def _get_by_correlation_id(self, saga_name: str, correlation_id: str) -> Steps[M_co | None]: ...
     def _insert(self, saga_name: str, correlation_id: str, state: SagaModel) -> Steps[None]: ...
     def _update(self, saga_name: str, state: SagaModel, expected_version: int) -> Steps[None]: ...
-    def _run(self, steps: Steps[Any], sleep: Callable[[float], object] = ...) -> Any: ...
+    def _run(
+        self,
+        steps: Steps[Any],
+        call: str,
+        saga_name: object,
+        saga_id: object = ...,
+        operation: str | None = ...,
+        sleep: Callable[[float], object] = ...,
+    ) -> Any: ...
 
 
 def stored_form(store: ModifiableStore[Any], state: SagaModel) -> dict[str, Any] | None:
@@ -203,7 +212,9 @@ def modify_steps(
         except ConcurrencyError:
             if attempt >= max_attempts:
                 raise
-            yield Sleep(backoff_delay(attempt, base_delay, max_delay))
+            delay = backoff_delay(attempt, base_delay, max_delay)
+            _telemetry.conflict_retried(saga_name, saga_id, attempt, delay)
+            yield Sleep(delay)
             loaded = None
         else:
             return state
@@ -314,6 +325,9 @@ def modify(
     max_attempts, base_delay, max_delay = check_retry_options(max_attempts, base_delay, max_delay)
     result: M = store._run(
         modify_steps(store, saga_name, saga_id, fn, max_attempts, base_delay, max_delay),
+        "modify",
+        saga_name,
+        saga_id,
         sleep=sleep,
     )
     return result

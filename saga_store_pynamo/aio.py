@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import contextvars
 import inspect
 import logging
 import threading
@@ -30,6 +31,7 @@ from typing import Any, Generic
 
 from typing_extensions import Self, TypeVar
 
+from . import _telemetry
 from ._aiohttp import AsyncHttpTransport, aiohttp_available
 from ._dispatch import ConditionFailed, dispatch_async
 from ._modify import (
@@ -200,11 +202,19 @@ class AsyncDynamoDBSagaStore(Generic[M]):
 
     async def get_by_id(self, saga_name: str, saga_id: str) -> M | None:
         """Load a saga by id, strongly consistent; see ``DynamoDBSagaStore.get_by_id()``."""
-        return await self._run(self._sync._get_by_id(saga_name, saga_id))
+        return await self._run(
+            self._sync._get_by_id(saga_name, saga_id), "get_by_id", saga_name, saga_id, "GetItem"
+        )
 
     async def get_by_correlation_id(self, saga_name: str, correlation_id: str) -> M | None:
         """Find a saga by correlation id (eventually consistent GSI); see the sync store."""
-        return await self._run(self._sync._get_by_correlation_id(saga_name, correlation_id))
+        return await self._run(
+            self._sync._get_by_correlation_id(saga_name, correlation_id),
+            "get_by_correlation_id",
+            saga_name,
+            None,
+            self._sync._correlation_operation(),
+        )
 
     def saga_id_for(self, saga_name: str, correlation_id: str) -> str | None:
         """The id ``insert`` gives a new saga with this correlation id under
@@ -218,20 +228,41 @@ class AsyncDynamoDBSagaStore(Generic[M]):
 
     async def insert(self, saga_name: str, correlation_id: str, state: SagaModel) -> None:
         """Store a new saga at version 0; see ``DynamoDBSagaStore.insert()``."""
-        await self._run(self._sync._insert(saga_name, correlation_id, state))
+        await self._run(
+            self._sync._insert(saga_name, correlation_id, state),
+            "insert",
+            saga_name,
+            getattr(state, "saga_id", None),
+            "PutItem",
+        )
 
     async def update(self, saga_name: str, state: SagaModel, expected_version: int) -> None:
         """Save a saga if its stored version is ``expected_version``; see the sync store."""
-        await self._run(self._sync._update(saga_name, state, expected_version))
+        await self._run(
+            self._sync._update(saga_name, state, expected_version),
+            "update",
+            saga_name,
+            getattr(state, "saga_id", None),
+            "UpdateItem",
+        )
 
     async def delete(self, saga_name: str, saga_id: str) -> None:
         """Delete a saga (idempotent); see ``DynamoDBSagaStore.delete()``."""
-        await self._run(self._sync._delete(saga_name, saga_id))
+        await self._run(
+            self._sync._delete(saga_name, saga_id), "delete", saga_name, saga_id, "DeleteItem"
+        )
 
     async def write_landed(self, error: SagaStoreUnavailableError) -> bool:
         """Whether the write that raised ``error`` was applied after all (one read); see
         ``DynamoDBSagaStore.write_landed()``."""
-        return await self._run(self._sync._write_landed(error))
+        write = getattr(error, "write", None)
+        return await self._run(
+            self._sync._write_landed(error),
+            "write_landed",
+            getattr(write, "saga_name", None),
+            getattr(write, "saga_id", None),
+            "GetItem",
+        )
 
     async def find_by_name(
         self,
@@ -244,7 +275,9 @@ class AsyncDynamoDBSagaStore(Generic[M]):
     ) -> SagaPage[M]:
         """One page of the sagas of one saga name; see ``DynamoDBSagaStore.find_by_name()``."""
         return await self._run(
-            self._sync._find_by_name(saga_name, completed, limit, cursor, consistent_read)
+            self._sync._find_by_name(saga_name, completed, limit, cursor, consistent_read),
+            "find_by_name",
+            saga_name,
         )
 
     async def iter_by_name(
@@ -272,7 +305,11 @@ class AsyncDynamoDBSagaStore(Generic[M]):
     ) -> int:
         """Delete the completed sagas of one saga name last updated before ``before``; see
         ``DynamoDBSagaStore.purge_completed()`` (``on_progress`` runs on the loop)."""
-        return await self._run(self._sync._purge_completed(saga_name, before, dry_run, on_progress))
+        return await self._run(
+            self._sync._purge_completed(saga_name, before, dry_run, on_progress),
+            "purge_completed",
+            saga_name,
+        )
 
     async def modify(
         self,
@@ -312,6 +349,9 @@ class AsyncDynamoDBSagaStore(Generic[M]):
         )
         return await self._run(
             modify_steps(self._sync, saga_name, saga_id, fn, max_attempts, base_delay, max_delay),
+            "modify",
+            saga_name,
+            saga_id,
             sleep=sleep,
         )
 
@@ -344,22 +384,32 @@ class AsyncDynamoDBSagaStore(Generic[M]):
                 base_delay,
                 max_delay,
             ),
+            "modify_by_correlation_id",
+            saga_name,
             sleep=sleep,
         )
 
     # -- running the steps ------------------------------------------------------------------
 
     async def _run(
-        self, steps: Steps[T], sleep: Callable[[float], Awaitable[object]] = asyncio.sleep
+        self,
+        steps: Steps[T],
+        call_name: str,
+        saga_name: object,
+        saga_id: object = None,
+        operation: str | None = None,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     ) -> T:
         """``DynamoDBSagaStore._run`` on asyncio: each request is awaited, each function's
-        result awaited when it is awaitable, each backoff slept with ``sleep``."""
+        result awaited when it is awaitable, each backoff slept with ``sleep``. The call's
+        telemetry follows the task (``contextvars``)."""
         if self._closed:
             steps.close()
             raise SagaStoreError("store is closed")
         sync = self._sync
         call: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._calls.add(call)
+        trace = _telemetry.start_call(call_name, sync.table_name, saga_name, saga_id, operation)
         try:
             step = next(steps)
             while True:
@@ -374,6 +424,7 @@ class AsyncDynamoDBSagaStore(Generic[M]):
                             self._transport,
                             self._offload,
                             sync._request_observers,
+                            None if trace is None else trace.request(step),
                         )
                     except ConditionFailed as failure:
                         step = steps.throw(failure)
@@ -392,16 +443,24 @@ class AsyncDynamoDBSagaStore(Generic[M]):
                     step = steps.send(None)
         except StopIteration as done:
             result: T = done.value
+            if trace is not None:
+                trace.end(result)
             return result
+        except BaseException as error:
+            if trace is not None:
+                trace.fail(error)
+            raise
         finally:
             self._calls.discard(call)
             call.set_result(None)
 
     async def _offload(self, call: Callable[[], T]) -> T:
-        """Run one botocore attempt on the store's thread pool."""
+        """Run one botocore attempt on the store's thread pool, in a copy of the caller's
+        context: the request's span stays the parent of what runs beneath it."""
         loop = asyncio.get_running_loop()
+        context = contextvars.copy_context()
         try:
-            future = loop.run_in_executor(self._executor, self._in_worker, call)
+            future = loop.run_in_executor(self._executor, context.run, self._in_worker, call)
         except RuntimeError:  # the pool was shut down from another thread meanwhile
             if self._closed:
                 raise SagaStoreError("store is closed") from None

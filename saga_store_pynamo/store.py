@@ -12,7 +12,7 @@ from typing import Any, Generic, Literal
 from pynamodb.connection import Connection
 from typing_extensions import Self, TypeVar
 
-from . import _modify
+from . import _modify, _telemetry
 from ._connection import (
     CredentialsOption,
     StoreConnection,
@@ -333,7 +333,9 @@ class DynamoDBSagaStore(Generic[M]):
         :returns: the state, or None when no such saga exists.
         :raises SagaValidationError: on an empty, non-str or over-long name or id.
         """
-        return self._run(self._get_by_id(saga_name, saga_id))
+        return self._run(
+            self._get_by_id(saga_name, saga_id), "get_by_id", saga_name, saga_id, "GetItem"
+        )
 
     def _get_by_id(self, saga_name: str, saga_id: str) -> Steps[M | None]:
         check_key("saga_name", saga_name, MAX_PARTITION_KEY_BYTES)
@@ -356,7 +358,19 @@ class DynamoDBSagaStore(Generic[M]):
         :returns: the state, or None when none is found.
         :raises SagaValidationError: on an empty, non-str or over-long name or correlation id.
         """
-        return self._run(self._get_by_correlation_id(saga_name, correlation_id))
+        return self._run(
+            self._get_by_correlation_id(saga_name, correlation_id),
+            "get_by_correlation_id",
+            saga_name,
+            None,
+            self._correlation_operation(),
+        )
+
+    def _correlation_operation(self) -> str | None:
+        """The one operation a correlation lookup sends; None when it may send two."""
+        if not self.unique_correlation:
+            return "Query"
+        return None if self.correlation_fallback else "GetItem"
 
     def _get_by_correlation_id(self, saga_name: str, correlation_id: str) -> Steps[M | None]:
         check_key("saga_name", saga_name, MAX_PARTITION_KEY_BYTES)
@@ -418,7 +432,13 @@ class DynamoDBSagaStore(Generic[M]):
         :raises SagaValidationError: on bad input (nothing is written).
         :raises SagaTooLargeError: when the item exceeds 400 KB (nothing is written).
         """
-        self._run(self._insert(saga_name, correlation_id, state))
+        self._run(
+            self._insert(saga_name, correlation_id, state),
+            "insert",
+            saga_name,
+            getattr(state, "saga_id", None),
+            "PutItem",
+        )
 
     def _insert(self, saga_name: str, correlation_id: str, state: SagaModel) -> Steps[None]:
         check_key("saga_name", saga_name, MAX_PARTITION_KEY_BYTES)
@@ -477,6 +497,7 @@ class DynamoDBSagaStore(Generic[M]):
             stored = yield from self._stored_item(exc, info, saga_name, state.saga_id)
             if stored is None or not insert_landed(stored, token):
                 raise SagaAlreadyExistsError(saga_name, state.saga_id) from exc.__cause__
+            _telemetry.landed_write("PutItem", saga_name, state.saga_id, 0)
         state.version = 0
         set_incarnation(state, token)
 
@@ -495,7 +516,13 @@ class DynamoDBSagaStore(Generic[M]):
         :raises SagaValidationError: on bad input (nothing is written).
         :raises SagaTooLargeError: when the item exceeds 400 KB (nothing is written).
         """
-        self._run(self._update(saga_name, state, expected_version))
+        self._run(
+            self._update(saga_name, state, expected_version),
+            "update",
+            saga_name,
+            getattr(state, "saga_id", None),
+            "UpdateItem",
+        )
 
     def _update(self, saga_name: str, state: SagaModel, expected_version: int) -> Steps[None]:
         check_key("saga_name", saga_name, MAX_PARTITION_KEY_BYTES)
@@ -590,6 +617,7 @@ class DynamoDBSagaStore(Generic[M]):
         except ConditionFailed as exc:
             stored = yield from self._stored_item(exc, info, saga_name, saga_id)
             if stored is not None and update_landed(stored, new_version, token):
+                _telemetry.landed_write("UpdateItem", saga_name, saga_id, new_version)
                 state.version = new_version
                 set_incarnation(state, incarnation)
                 return
@@ -620,6 +648,7 @@ class DynamoDBSagaStore(Generic[M]):
                 )
                 unknown.write = UnresolvedWrite(saga_name, saga_id, new_version, token)
                 raise unknown from exc.__cause__
+            _telemetry.conflict(saga_name, saga_id, expected_version, stored_version)
             raise ConcurrencyError(
                 saga_name, saga_id, expected_version, stored_version
             ) from exc.__cause__
@@ -631,7 +660,7 @@ class DynamoDBSagaStore(Generic[M]):
 
         :raises SagaValidationError: on an empty, non-str or over-long name or id.
         """
-        self._run(self._delete(saga_name, saga_id))
+        self._run(self._delete(saga_name, saga_id), "delete", saga_name, saga_id, "DeleteItem")
 
     def _delete(self, saga_name: str, saga_id: str) -> Steps[None]:
         check_key("saga_name", saga_name, MAX_PARTITION_KEY_BYTES)
@@ -718,7 +747,9 @@ class DynamoDBSagaStore(Generic[M]):
         return self._run(
             _modify.modify_by_correlation_id_steps(
                 self, saga_name, correlation_id, fn, start, max_attempts, base_delay, max_delay
-            )
+            ),
+            "modify_by_correlation_id",
+            saga_name,
         )
 
     # -- operations: listing and purging -----------------------------------------------------
@@ -743,7 +774,11 @@ class DynamoDBSagaStore(Generic[M]):
         :param consistent_read: a strongly consistent Query (twice the read units).
         :raises SagaValidationError: on a bad name, limit or cursor.
         """
-        return self._run(self._find_by_name(saga_name, completed, limit, cursor, consistent_read))
+        return self._run(
+            self._find_by_name(saga_name, completed, limit, cursor, consistent_read),
+            "find_by_name",
+            saga_name,
+        )
 
     def _find_by_name(
         self,
@@ -827,7 +862,11 @@ class DynamoDBSagaStore(Generic[M]):
         :param on_progress: called with (sagas matched so far, sagas deleted so far).
         :returns: the number of sagas deleted (or, with ``dry_run``, that would be).
         """
-        return self._run(self._purge_completed(saga_name, before, dry_run, on_progress))
+        return self._run(
+            self._purge_completed(saga_name, before, dry_run, on_progress),
+            "purge_completed",
+            saga_name,
+        )
 
     def _purge_completed(
         self,
@@ -888,6 +927,8 @@ class DynamoDBSagaStore(Generic[M]):
                         **incarnation_value,
                     },
                 },
+                saga_name=saga_name,
+                saga_id=state.saga_id,
             )
         except ConditionFailed:
             return 0  # changed since it was read: not ours to delete any more
@@ -978,19 +1019,34 @@ class DynamoDBSagaStore(Generic[M]):
         item: dict[str, Any] | None = response.get("Item")
         return item
 
-    def _run(self, steps: Steps[T], sleep: Callable[[float], object] = time.sleep) -> T:
+    def _run(
+        self,
+        steps: Steps[T],
+        call: str,
+        saga_name: object,
+        saga_id: object = None,
+        operation: str | None = None,
+        sleep: Callable[[float], object] = time.sleep,
+    ) -> T:
         """Run a call's steps (``_steps``): each request is sent with ``dispatch``, each
         function called, each backoff slept with ``sleep``.
 
         A refused condition is thrown back into the steps (``ConditionFailed``), which
-        decide what it means; every other failure ends the call.
+        decide what it means; every other failure ends the call. ``call``, ``saga_name``,
+        ``saga_id`` and ``operation`` describe the call to telemetry
+        (``_telemetry.start_call``).
         """
+        trace = _telemetry.start_call(call, self.table_name, saga_name, saga_id, operation)
         try:
             step = next(steps)
             while True:
                 if isinstance(step, Send):
                     try:
-                        response = self._dispatch(step.operation, step.request)
+                        response = self._dispatch(
+                            step.operation,
+                            step.request,
+                            None if trace is None else trace.request(step),
+                        )
                     except ConditionFailed as failure:
                         step = steps.throw(failure)
                     except SagaStoreUnavailableError as exc:
@@ -1005,9 +1061,20 @@ class DynamoDBSagaStore(Generic[M]):
                     step = steps.send(None)
         except StopIteration as done:
             result: T = done.value
+            if trace is not None:
+                trace.end(result)
             return result
+        except BaseException as error:
+            if trace is not None:
+                trace.fail(error)
+            raise
 
-    def _dispatch(self, operation: str, request: dict[str, Any]) -> dict[str, Any]:
+    def _dispatch(
+        self,
+        operation: str,
+        request: dict[str, Any],
+        trace: _telemetry.RequestTrace | None = None,
+    ) -> dict[str, Any]:
         """``dispatch`` with the store's retry policy, transport and request observers."""
         return dispatch(
             self.connection,
@@ -1017,6 +1084,7 @@ class DynamoDBSagaStore(Generic[M]):
             self.retry,
             self._http,
             self._request_observers,
+            trace,
         )
 
     def _observe_requests(self, observer: RequestObserver) -> None:
@@ -1036,7 +1104,14 @@ class DynamoDBSagaStore(Generic[M]):
 
         :raises SagaValidationError: ``error`` is not an unresolved insert or update.
         """
-        return self._run(self._write_landed(error))
+        write = getattr(error, "write", None)
+        return self._run(
+            self._write_landed(error),
+            "write_landed",
+            getattr(write, "saga_name", None),
+            getattr(write, "saga_id", None),
+            "GetItem",
+        )
 
     def _write_landed(self, error: SagaStoreUnavailableError) -> Steps[bool]:
         write = getattr(error, "write", None)
