@@ -561,8 +561,10 @@ def test_mypy_checks_a_views_calls_against_its_model(
         [
             "--config-file",
             str(root / "pyproject.toml"),
+            # A cache of its own: a shared one may hold an earlier run's "probe" module
+            # under another temporary path, and answer for it.
             "--cache-dir",
-            str(root / ".mypy_cache"),
+            str(tmp_path / "mypy-cache"),
             "--no-error-summary",
             "--hide-error-context",
             "--no-pretty",
