@@ -189,9 +189,10 @@ def _backend_section(run: Run, key: str) -> list[str]:
     if STORE_HTTP in clients:
         lines += [
             "",
-            f"`store` is the store on its default transport (botocore); `{STORE_HTTP}` is the "
-            'same store built with `transport="http"` (its own SigV4 signer, JSON wire codec '
-            "and keep-alive connection pool), on the same table, measured in the same rounds.",
+            '`store` is the store built with `transport="botocore"`; '
+            f'`{STORE_HTTP}` is the same store on its default transport, `transport="http"` '
+            "(its own SigV4 signer, JSON wire codec and keep-alive connection pool), on the "
+            "same table, measured in the same rounds.",
         ]
     if control:
         lines += [
