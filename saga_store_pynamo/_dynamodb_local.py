@@ -140,7 +140,7 @@ def ensure_installed(
 
 
 class DynamoDBLocal:
-    """One in-memory DynamoDB Local server process on a free (or given) port.
+    """One DynamoDB Local server process on a free (or given) port, in memory by default.
 
     ``start()`` (or ``with``) installs the server if needed and waits until it answers.
     ``stop()`` ends it; it also runs if the object is garbage-collected or the interpreter
@@ -159,13 +159,23 @@ class DynamoDBLocal:
         java: str = "java",
         npm: str = "npm",
         startup_timeout: float = 60.0,
+        shared_db: bool = False,
+        data_dir: Path | str | None = None,
     ) -> None:
         """Configure the server; nothing starts until ``start()``.
 
         ``port=None`` picks a free port. ``startup_timeout`` bounds each launch attempt.
+        ``shared_db`` gives every access key and region one database (``-sharedDb``: an app
+        and the CLI with other credentials see the same tables); by default DynamoDB Local
+        keeps one database per access key and region. ``data_dir`` keeps the data in that
+        directory across restarts (``-dbPath``); by default it is in memory.
         """
         if startup_timeout <= 0:
             raise ValueError("startup_timeout must be positive")
+        self._shared_db = bool(shared_db)
+        self._data_dir = None if data_dir is None else Path(data_dir)
+        if self._data_dir is not None and not self._data_dir.is_dir():
+            raise ValueError(f"data_dir {str(self._data_dir)!r} is not a directory")
         self._requested_port = port
         self._host = host
         self._cache_dir = cache_dir
@@ -264,7 +274,8 @@ class DynamoDBLocal:
             f"-Djava.library.path={jar_dir / _NATIVE_LIB_DIR}",
             "-jar",
             str(jar_dir / _JAR_NAME),
-            "-inMemory",
+            *(["-inMemory"] if self._data_dir is None else ["-dbPath", str(self._data_dir)]),
+            *(["-sharedDb"] if self._shared_db else []),
             # Tests must not phone home (and may run without internet).
             "-disableTelemetry",
             "-port",

@@ -54,11 +54,11 @@ def real_server_prereqs() -> None:
     require_dynamodb_local()
 
 
-def make_client(endpoint: str, access_key: str = "local") -> Any:
+def make_client(endpoint: str, access_key: str = "local", region: str = "us-east-1") -> Any:
     return botocore.session.get_session().create_client(
         "dynamodb",
         endpoint_url=endpoint,
-        region_name="us-east-1",
+        region_name=region,
         aws_access_key_id=access_key,
         aws_secret_access_key="local",
         config=Config(connect_timeout=2, read_timeout=10, retries={"max_attempts": 0}),
@@ -528,3 +528,22 @@ def test_real_no_orphans_after_gc_or_interpreter_exit() -> None:
     assert "KeyboardInterrupt" in result.stderr
     kept_pid = int(lines["kept"])
     assert wait_gone(kept_pid), "java outlived the interpreter"
+
+
+@pytest.mark.ddblocal
+@pytest.mark.usefixtures("real_server_prereqs")
+def test_real_shared_db_and_data_dir_through_the_public_module(tmp_path: Path) -> None:
+    from saga_store_pynamo import dynamodb_local
+
+    assert dynamodb_local.DynamoDBLocal is DynamoDBLocal  # the documented name
+    with dynamodb_local.DynamoDBLocal(shared_db=True, data_dir=tmp_path) as server:
+        create_table(make_client(server.endpoint, access_key="AKIDFIRST"), "kept")
+        # -sharedDb: another access key (and region) sees the same tables.
+        other = make_client(server.endpoint, access_key="AKIDSECOND", region="eu-west-1")
+        assert other.list_tables()["TableNames"] == ["kept"]
+    assert any(tmp_path.iterdir())  # -dbPath: the data went to the directory
+    with dynamodb_local.DynamoDBLocal(data_dir=tmp_path, shared_db=True) as again:
+        # ... and is there after a restart.
+        assert make_client(again.endpoint).list_tables()["TableNames"] == ["kept"]
+    with pytest.raises(ValueError, match="not a directory"):
+        dynamodb_local.DynamoDBLocal(data_dir=tmp_path / "missing")
