@@ -4,7 +4,8 @@ Every command takes ``--table``, ``--region``, ``--endpoint`` and ``--model modu
 each also read from an environment variable (``SAGA_STORE_TABLE``, ``SAGA_STORE_REGION``,
 ``SAGA_STORE_ENDPOINT``, ``SAGA_STORE_MODEL``). Credentials come from botocore's usual chain
 (environment, profile, instance role). Expected failures print one line on stderr and exit 1;
-usage errors exit 2.
+usage errors exit 2 (among them ``purge`` without ``--yes`` when there is no terminal to
+confirm on).
 """
 
 from __future__ import annotations
@@ -40,6 +41,10 @@ class CommandError(Exception):
     """An expected failure: printed as one line, exit status 1."""
 
 
+class UsageError(Exception):
+    """A command used in a way it refuses: printed as one line, exit status 2."""
+
+
 def load_model(path: str) -> type[SagaModel]:
     """Import ``module:Class`` and check that it is a ``SagaModel`` subclass."""
     module_name, _, class_name = path.partition(":")
@@ -64,6 +69,11 @@ def parse_date(text: str) -> datetime:
             f"--before: {text!r} is not an ISO 8601 date such as 2026-01-31 or 2026-01-31T12:00:00Z"
         ) from exc
     return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+
+
+def utc_text(value: datetime) -> str:
+    """A datetime as the store writes it: UTC, microseconds, a ``Z`` suffix."""
+    return value.astimezone(timezone.utc).isoformat("T", "microseconds")[:-6] + "Z"
 
 
 def _store(args: argparse.Namespace) -> DynamoDBSagaStore[Any]:
@@ -206,18 +216,68 @@ def _base64(data: bytes) -> str:
 
 def cmd_purge(args: argparse.Namespace, out: TextIO) -> int:
     before = parse_date(args.before)
+    stdin = sys.stdin
+    if not (args.dry_run or args.yes or stdin.isatty()):
+        # Refused before any request: a script that used to purge without asking now stops
+        # here, with nothing deleted, rather than deleting with no one to confirm.
+        raise UsageError(
+            "purge deletes without asking only with --yes, and stdin is not a terminal to "
+            "confirm on; pass --yes (nothing was deleted)"
+        )
     store = _store(args)
+    if args.dry_run:
+        return _purge_listing(store, args.name, before, out)
+    if not args.yes:
+        count = store.purge_completed(args.name, before=before, dry_run=True)
+        if count and not confirm_purge(
+            count, args.name, before, store.table_name, stdin=stdin, prompt=sys.stderr
+        ):
+            sys.stderr.write("saga-store: purge cancelled, nothing was deleted\n")
+            return 1
     progress = _progress_bar(sys.stderr, "matched {0}, deleted {1}")
-    count = store.purge_completed(
-        args.name, before=before, dry_run=args.dry_run, on_progress=progress
-    )
+    count = store.purge_completed(args.name, before=before, on_progress=progress)
     if sys.stderr.isatty():
         sys.stderr.write("\n")
-    verb = "would delete" if args.dry_run else "deleted"
     out.write(
-        f"{verb} {count} completed {args.name} sagas last updated before {before.isoformat()}\n"
+        f"deleted {count} completed {args.name} sagas last updated before {utc_text(before)}\n"
     )
     return 0
+
+
+def _purge_listing(
+    store: DynamoDBSagaStore[Any], saga_name: str, before: datetime, out: TextIO
+) -> int:
+    """``purge --dry-run``: the sagas a purge would delete, then their count."""
+    out.write("saga_id\tcorrelation_id\tversion\tupdated_at\n")
+    count = 0
+    # The same selection as purge_completed: completed, and last updated before the date.
+    for state in store.iter_by_name(saga_name, completed=True):
+        if state.updated_at is None or state.updated_at >= before:
+            continue
+        count += 1
+        out.write(
+            f"{state.saga_id}\t{state.correlation_id}\t{state.version}\t"
+            f"{utc_text(state.updated_at)}\n"
+        )
+    out.write(
+        f"would delete {count} completed {saga_name} sagas last updated before {utc_text(before)}\n"
+    )
+    return 0
+
+
+def confirm_purge(
+    count: int, saga_name: str, before: datetime, table_name: str, *, stdin: TextIO, prompt: TextIO
+) -> bool:
+    """Ask on ``prompt`` whether to delete; True only on ``y`` or ``yes`` read from ``stdin``."""
+    prompt.write(
+        f"delete {count} completed {saga_name} sagas last updated before {utc_text(before)} "
+        f"from table {table_name!r}? [y/N] "
+    )
+    prompt.flush()
+    answer = stdin.readline()
+    if not answer.endswith("\n"):
+        prompt.write("\n")  # end of input: leave the terminal on a new line
+    return answer.strip().lower() in ("y", "yes")
 
 
 def cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
@@ -318,7 +378,14 @@ def build_parser() -> argparse.ArgumentParser:
     purge.add_argument(
         "--before", required=True, help="ISO 8601 date or datetime (UTC when no zone is given)"
     )
-    purge.add_argument("--dry-run", action="store_true", help="count, delete nothing")
+    purge.add_argument(
+        "--dry-run", action="store_true", help="list what would be deleted, delete nothing"
+    )
+    purge.add_argument(
+        "--yes",
+        action="store_true",
+        help="delete without asking (required when stdin is not a terminal)",
+    )
     purge.set_defaults(handler=cmd_purge)
 
     demo = commands.add_parser(
@@ -342,6 +409,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         status: int = args.handler(args, sys.stdout)
     except (CommandError, SagaStoreError) as exc:
         _fail(str(exc))
+    except UsageError as exc:
+        sys.stderr.write(f"saga-store: error: {exc}\n")
+        return 2
     except ImportError as exc:  # the demo without the [demo] extra
         _fail(str(exc))
     except KeyboardInterrupt:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import io
 import json
 import os
 import socket
@@ -11,7 +12,9 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -23,7 +26,7 @@ from pynamodb.attributes import (
     UnicodeSetAttribute,
 )
 
-from saga_store_pynamo import DynamoDBSagaStore, SagaModel
+from saga_store_pynamo import DynamoDBSagaStore, SagaModel, cli
 from tests.conftest import CREDENTIALS, IN_CI, REGION
 from tests.models import OrderSaga
 
@@ -154,10 +157,28 @@ def test_operator_workflow(endpoint: str, table: tuple[str, list[str]]) -> None:
     assert "not found" in one_line_error(missing)
 
     tomorrow = "2999-01-01"
-    dry = run_cli("purge", NAME, "--before", tomorrow, "--dry-run", *options, *model)
+    purge = ["purge", NAME, "--before", tomorrow, *options, *model]
+    dry = run_cli(*purge, "--dry-run")
     assert dry.returncode == 0, dry.stderr
-    assert dry.stdout.startswith("would delete 1 ")
-    purged = run_cli("purge", NAME, "--before", tomorrow, *options, *model)
+    dry_rows = dry.stdout.strip().splitlines()
+    assert dry_rows[0].split("\t") == ["saga_id", "correlation_id", "version", "updated_at"]
+    saga_id, correlation_id, version, updated_at = dry_rows[1].split("\t")
+    assert (saga_id, correlation_id, version) == ("saga-1", "order-1", "1")
+    assert updated_at.endswith("Z")
+    assert dry_rows[2].startswith("would delete 1 completed OrderSaga sagas")
+    assert len(dry_rows) == 3
+    assert store.get_by_id(NAME, "saga-1") is not None  # a dry run deletes nothing
+
+    refused = run_cli(*purge)  # no terminal, no --yes
+    assert refused.returncode == 2, (refused.stdout, refused.stderr)
+    assert "Traceback" not in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
+    assert "--yes" in refused.stderr
+    assert refused.stdout == ""
+    assert store.get_by_id(NAME, "saga-1") is not None
+
+    purged = run_cli(*purge, "--yes")
+    assert purged.returncode == 0, purged.stderr
     assert purged.stdout.startswith("deleted 1 ")
     assert store.get_by_id(NAME, "saga-1") is None
     assert store.get_by_id(NAME, "saga-0") is not None
@@ -360,3 +381,60 @@ def test_show_prints_every_attribute_type(endpoint: str, table: tuple[str, list[
     stored = client.get_item(TableName=name, Key=key, ConsistentRead=True)["Item"]
     assert document["createdAt"] == stored["createdAt"]["S"]
     assert sorted(document) == sorted(stored)  # every stored attribute, the store's own too
+
+
+# -- the purge confirmation ------------------------------------------------------------------
+
+
+class FakeTerminal(io.StringIO):
+    """Standard input as a terminal would give it."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize(
+    ("answer", "confirmed"),
+    [("y\n", True), ("yes\n", True), ("YES\n", True), ("n\n", False), ("\n", False), ("", False)],
+)
+def test_confirm_purge_accepts_only_y_or_yes(answer: str, confirmed: bool) -> None:
+    prompt = io.StringIO()
+    before = datetime(2026, 1, 31, tzinfo=timezone.utc)
+    result = cli.confirm_purge(
+        3, NAME, before, "sagas-prod", stdin=FakeTerminal(answer), prompt=prompt
+    )
+    assert result is confirmed
+    shown = prompt.getvalue()
+    assert "3 completed OrderSaga sagas" in shown
+    assert "2026-01-31T00:00:00.000000Z" in shown
+    assert "'sagas-prod'" in shown
+    assert "[y/N]" in shown
+
+
+def _fake_store(count: int, deleted: list[str]) -> Any:
+    class Store:
+        table_name = "sagas-prod"
+
+        def purge_completed(self, saga_name: str, **options: Any) -> int:
+            if not options.get("dry_run"):
+                deleted.append(saga_name)
+            return count
+
+    return Store()
+
+
+@pytest.mark.parametrize(("answer", "status"), [("yes\n", 0), ("no\n", 1)])
+def test_purge_on_a_terminal_asks_first(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    answer: str,
+    status: int,
+) -> None:
+    deleted: list[str] = []
+    monkeypatch.setattr(cli, "_store", lambda args: _fake_store(2, deleted))
+    monkeypatch.setattr(sys, "stdin", FakeTerminal(answer))
+    assert cli.main(["purge", NAME, "--before", "2026-01-31"]) == status
+    captured = capsys.readouterr()
+    assert "delete 2 completed OrderSaga sagas" in captured.err
+    assert deleted == ([NAME] if status == 0 else [])
+    assert ("deleted 2 " in captured.out) is (status == 0)
