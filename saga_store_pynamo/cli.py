@@ -126,20 +126,67 @@ def cmd_schema(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+_LIST_COLUMNS = ("saga_id", "correlation_id", "version", "is_completed", "updated_at")
+
+
 def cmd_list(args: argparse.Namespace, out: TextIO) -> int:
     store = _store(args)
+    model = store.model_for(args.name)
+    fields = list(model.get_attributes())
+    extra = _parse_fields(args.fields, fields) if args.fields else []
     completed = True if args.completed else False if args.active else None
-    page = store.find_by_name(args.name, completed=completed, limit=args.limit, cursor=args.cursor)
-    out.write("saga_id\tcorrelation_id\tversion\tcompleted\tupdated_at\n")
-    for state in page.items:
-        updated = state.updated_at.isoformat() if state.updated_at else ""
-        out.write(
-            f"{state.saga_id}\t{state.correlation_id}\t{state.version}\t"
-            f"{bool(state.is_completed)}\t{updated}\n"
+    cursor = args.cursor
+    if not args.json:
+        header = ["saga_id", "correlation_id", "version", "completed", "updated_at", *extra]
+        out.write("\t".join(header) + "\n")
+    while True:
+        page = store.find_by_name(args.name, completed=completed, limit=args.limit, cursor=cursor)
+        for state in page.items:
+            if args.json:
+                document = {name: field_value(state, name) for name in fields}
+                out.write(json.dumps(document, sort_keys=True) + "\n")
+            else:
+                row = [_cell(field_value(state, name)) for name in (*_LIST_COLUMNS, *extra)]
+                out.write("\t".join(row) + "\n")
+        cursor = page.cursor
+        if cursor is None:
+            return 0
+        if not args.all:
+            if not args.json:
+                out.write(f"# more: --cursor {cursor}\n")
+            else:
+                sys.stderr.write(f"saga-store: more: --cursor {cursor}\n")
+            return 0
+
+
+def _parse_fields(text: str, fields: Sequence[str]) -> list[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in fields]
+    if unknown:
+        raise UsageError(
+            f"--fields: unknown field {', '.join(map(repr, unknown))}; "
+            f"the model's fields are {', '.join(fields)}"
         )
-    if page.cursor is not None:
-        out.write(f"# more: --cursor {page.cursor}\n")
-    return 0
+    return [name for name in names if name not in _LIST_COLUMNS]
+
+
+def field_value(state: SagaModel, name: str) -> Any:
+    """One field of a loaded saga as plain JSON data; datetimes as UTC ``...Z`` text."""
+    value = getattr(state, name)
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return utc_text(value)
+    attribute = state.get_attributes()[name]
+    return plain_value({attribute.attr_type: attribute.serialize(value)})
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (str, bool)):
+        return str(value)  # booleans as True/False, as the completed column always printed
+    return json.dumps(value, sort_keys=True)
 
 
 def cmd_show(args: argparse.Namespace, out: TextIO) -> int:
@@ -364,6 +411,17 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--active", action="store_true", help="active sagas only")
     listing.add_argument("--limit", type=int, default=100, help="page size (default 100)")
     listing.add_argument("--cursor", help="the cursor printed after the previous page")
+    listing.add_argument(
+        "--all", action="store_true", help="every page, one after the other (no cursor printed)"
+    )
+    listing.add_argument(
+        "--json", action="store_true", help="one JSON object per saga and line, every field"
+    )
+    listing.add_argument(
+        "--fields",
+        metavar="A,B",
+        help="more columns for the table: model fields by their Python names",
+    )
     listing.set_defaults(handler=cmd_list)
 
     show = commands.add_parser("show", parents=[common], help="print one saga as JSON")

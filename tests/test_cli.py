@@ -7,6 +7,7 @@ import contextlib
 import io
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -142,6 +143,11 @@ def test_operator_workflow(endpoint: str, table: tuple[str, list[str]]) -> None:
         "saga-2",
     ]
 
+    assert rows[2].split("\t")[3] == "True"
+    for row in rows[1:]:
+        updated = row.split("\t")[4]
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", updated), updated
+
     first = run_cli("list", NAME, "--limit", "2", *options, *model)
     more = first.stdout.strip().splitlines()[-1]
     assert more.startswith("# more: --cursor ")
@@ -182,6 +188,73 @@ def test_operator_workflow(endpoint: str, table: tuple[str, list[str]]) -> None:
     assert purged.stdout.startswith("deleted 1 ")
     assert store.get_by_id(NAME, "saga-1") is None
     assert store.get_by_id(NAME, "saga-0") is not None
+
+
+def test_list_json_fields_and_all(endpoint: str, table: tuple[str, list[str]]) -> None:
+    name, options = table
+    model = ["--model", "tests.models:OrderSaga"]
+    assert run_cli("create-table", *options, *model).returncode == 0
+    store = DynamoDBSagaStore(
+        OrderSaga, table_name=name, endpoint=endpoint, region=REGION, credentials=CREDENTIALS
+    )
+    for i in range(5):
+        state = OrderSaga(
+            saga_id=f"saga-{i}",
+            total_cents=i * 100,
+            items=["a", "b"],
+            extra={"k": i},
+            status="paid" if i % 2 else "pending",
+        )
+        store.insert(NAME, f"order-{i}", state)
+
+    as_json = run_cli("list", NAME, "--json", "--all", "--limit", "2", *options, *model)
+    assert as_json.returncode == 0, as_json.stderr
+    documents = [json.loads(line) for line in as_json.stdout.splitlines()]
+    assert [d["saga_id"] for d in documents] == [f"saga-{i}" for i in range(5)]
+    assert set(documents[0]) == set(OrderSaga.get_attributes())  # every field of the model
+    first = documents[3]
+    assert (first["correlation_id"], first["version"], first["is_completed"]) == (
+        "order-3",
+        0,
+        False,
+    )
+    assert (first["total_cents"], first["items"], first["extra"]) == (300, ["a", "b"], {"k": 3})
+    assert first["note"] is None
+    for field in ("created_at", "updated_at"):
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", first[field])
+    shown = json.loads(run_cli("show", NAME, "saga-3", *options, *model).stdout)
+    assert first["updated_at"] == shown["updatedAt"]  # one format in list and show
+
+    one_page = run_cli("list", NAME, "--json", "--limit", "2", *options, *model)
+    assert len(one_page.stdout.splitlines()) == 2
+    assert "--cursor " in one_page.stderr
+
+    every = run_cli("list", NAME, "--all", "--limit", "2", *options, *model)
+    lines = every.stdout.strip().splitlines()
+    assert [r.split("\t")[0] for r in lines[1:]] == [f"saga-{i}" for i in range(5)]
+    assert not any(line.startswith("#") for line in lines)
+
+    wider = run_cli("list", NAME, "--fields", "status,total_cents,items", *options, *model)
+    assert wider.returncode == 0, wider.stderr
+    header, *rows = wider.stdout.strip().splitlines()
+    assert header.split("\t") == [
+        "saga_id",
+        "correlation_id",
+        "version",
+        "completed",
+        "updated_at",
+        "status",
+        "total_cents",
+        "items",
+    ]
+    assert rows[1].split("\t")[5:] == ["paid", "100", '["a", "b"]']
+
+    unknown = run_cli("list", NAME, "--fields", "status,colour", *options, *model)
+    assert unknown.returncode == 2, (unknown.stdout, unknown.stderr)
+    assert "Traceback" not in unknown.stderr
+    assert "'colour'" in unknown.stderr
+    assert "total_cents" in unknown.stderr  # the model's fields are named
+    assert unknown.stdout == ""
 
 
 def test_environment_variables_configure_the_connection(
