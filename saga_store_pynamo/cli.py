@@ -14,6 +14,7 @@ import argparse
 import base64
 import importlib
 import json
+import logging
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -21,9 +22,12 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any, NoReturn, TextIO
 
+from botocore.exceptions import BotoCoreError
+
 from ._connection import configured_region
+from ._telemetry import LOGGER_NAME
 from ._validation import MAX_PARTITION_KEY_BYTES, MAX_SORT_KEY_BYTES, check_key
-from .errors import SagaStoreError
+from .errors import SagaStoreError, SagaStoreRequestError, TableNotFoundError
 from .models import SagaModel
 from .store import DynamoDBSagaStore
 
@@ -78,9 +82,11 @@ def utc_text(value: datetime) -> str:
 
 def _store(args: argparse.Namespace) -> DynamoDBSagaStore[Any]:
     model = load_model(args.model) if args.model else SagaModel
-    return DynamoDBSagaStore(
+    store: DynamoDBSagaStore[Any] = DynamoDBSagaStore(
         model, table_name=args.table, region=args.region, endpoint=args.endpoint
     )
+    args.connected_store = store  # for the error messages, which name its table and region
+    return store
 
 
 def _schema_target(args: argparse.Namespace) -> Any:
@@ -136,11 +142,13 @@ def cmd_list(args: argparse.Namespace, out: TextIO) -> int:
     extra = _parse_fields(args.fields, fields) if args.fields else []
     completed = True if args.completed else False if args.active else None
     cursor = args.cursor
-    if not args.json:
-        header = ["saga_id", "correlation_id", "version", "completed", "updated_at", *extra]
-        out.write("\t".join(header) + "\n")
+    header = ["saga_id", "correlation_id", "version", "completed", "updated_at", *extra]
+    first = True
     while True:
         page = store.find_by_name(args.name, completed=completed, limit=args.limit, cursor=cursor)
+        if first and not args.json:  # after the first answer: nothing on stdout on a failure
+            out.write("\t".join(header) + "\n")
+        first = False
         for state in page.items:
             if args.json:
                 document = {name: field_value(state, name) for name in fields}
@@ -295,17 +303,21 @@ def _purge_listing(
     store: DynamoDBSagaStore[Any], saga_name: str, before: datetime, out: TextIO
 ) -> int:
     """``purge --dry-run``: the sagas a purge would delete, then their count."""
-    out.write("saga_id\tcorrelation_id\tversion\tupdated_at\n")
+    header = "saga_id\tcorrelation_id\tversion\tupdated_at\n"
     count = 0
     # The same selection as purge_completed: completed, and last updated before the date.
     for state in store.iter_by_name(saga_name, completed=True):
         if state.updated_at is None or state.updated_at >= before:
             continue
+        if not count:
+            out.write(header)
         count += 1
         out.write(
             f"{state.saga_id}\t{state.correlation_id}\t{state.version}\t"
             f"{utc_text(state.updated_at)}\n"
         )
+    if not count:
+        out.write(header)
     out.write(
         f"would delete {count} completed {saga_name} sagas last updated before {utc_text(before)}\n"
     )
@@ -455,26 +467,73 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _fail(message: str) -> NoReturn:
-    sys.stderr.write(f"saga-store: error: {message}\n")
+    lines = message.strip().splitlines() or ["failed"]
+    sys.stderr.write(f"saga-store: error: {lines[0]}\n")
     raise SystemExit(1)
+
+
+def explain(exc: Exception, args: argparse.Namespace) -> str:
+    """What an operator can do about ``exc``, in one line."""
+    store: DynamoDBSagaStore[Any] | None = getattr(args, "connected_store", None)
+    endpoint = store.endpoint if store is not None else args.endpoint
+    where = f"endpoint {endpoint}" if endpoint else "AWS's own endpoint"
+    if isinstance(exc, TableNotFoundError) and store is not None:
+        command = ["saga-store create-table", f"--table {store.table_name}"]
+        if store.region:
+            command.append(f"--region {store.region}")
+        if endpoint:
+            command.append(f"--endpoint {endpoint}")
+        if args.model:
+            command.append(f"--model {args.model}")
+        return (
+            f"table {store.table_name!r} does not exist in region {store.region or '(none)'} "
+            f"at {where}; create it with: {' '.join(command)}"
+        )
+    if isinstance(exc, SagaStoreRequestError) and _not_dynamodb(exc):
+        status = f"HTTP {exc.code}" if exc.code and exc.code.isdigit() else "a non-DynamoDB reply"
+        page = " with an HTML page" if "<" in str(exc) else ""
+        return (
+            f"{where} does not answer as DynamoDB: {exc.operation} got {status}{page}; "
+            "check --endpoint (SAGA_STORE_ENDPOINT)"
+        )
+    return " ".join(str(exc).split()) if isinstance(exc, SagaStoreRequestError) else str(exc)
+
+
+def _not_dynamodb(exc: SagaStoreRequestError) -> bool:
+    """An answer DynamoDB never gives: a bare HTTP status as the error code, or an HTML page.
+
+    DynamoDB (and DynamoDB Local, and moto) always name the error (``ResourceNotFound...``);
+    a web server, a proxy or the wrong port answers with a status and a page.
+    """
+    text = str(exc).lower()
+    return bool(exc.code and exc.code.isdigit()) or "<html" in text or "<!doctype" in text
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``saga-store``; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    # The store logs each retry as a warning; here the final error says what failed, in one
+    # line, so the retries would only repeat it (an HTML page five times over, say).
+    store_logger = logging.getLogger(LOGGER_NAME)
+    level = store_logger.level
+    store_logger.setLevel(logging.ERROR)
     try:
         status: int = args.handler(args, sys.stdout)
     except (CommandError, SagaStoreError) as exc:
+        _fail(explain(exc, args))
+    except BotoCoreError as exc:  # no region, no credentials, an unreachable endpoint
+        _fail(str(exc))
+    except ImportError as exc:  # the demo without the [demo] extra
         _fail(str(exc))
     except UsageError as exc:
         sys.stderr.write(f"saga-store: error: {exc}\n")
         return 2
-    except ImportError as exc:  # the demo without the [demo] extra
-        _fail(str(exc))
     except KeyboardInterrupt:
         sys.stderr.write("saga-store: interrupted\n")
         return 130
+    finally:
+        store_logger.setLevel(level)
     return status
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import http.server
 import io
 import json
 import os
@@ -11,6 +12,7 @@ import re
 import socket
 import subprocess
 import sys
+import threading
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timezone
@@ -272,11 +274,69 @@ def test_environment_variables_configure_the_connection(
     assert f"table {name!r} created" in result.stdout
 
 
-def test_missing_table_is_one_line(endpoint: str) -> None:
-    result = run_cli(
-        "list", NAME, "--table", "no-such-table", "--endpoint", endpoint, "--region", REGION
-    )
-    assert "no-such-table" in one_line_error(result)
+def test_missing_table_names_table_region_endpoint_and_the_fix(endpoint: str) -> None:
+    options = ["--table", "no-such-table", "--endpoint", endpoint, "--region", REGION]
+    commands = [
+        ["list", NAME],
+        ["show", NAME, "x"],
+        ["purge", NAME, "--before", "2030-01-01", "--yes"],
+    ]
+    for command in commands:
+        result = run_cli(*command, *options)
+        line = one_line_error(result)
+        assert "'no-such-table' does not exist" in line
+        assert f"region {REGION}" in line
+        assert endpoint in line
+        assert "saga-store create-table --table no-such-table" in line
+        assert "create_table(" not in line  # the command, not the Python call
+        assert result.stdout == ""
+
+
+class NotDynamoDB(http.server.BaseHTTPRequestHandler):
+    """A web server: every request gets 404 and an HTML page."""
+
+    def do_POST(self) -> None:
+        page = b"<!DOCTYPE html><html><body><h1>404 Not Found</h1></body></html>"
+        self.send_response(404)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(page)))
+        self.end_headers()
+        self.wfile.write(page)
+
+    do_GET = do_POST
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def web_server() -> Iterator[str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), NotDynamoDB)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["list", NAME],
+        ["show", NAME, "x"],
+        ["purge", NAME, "--before", "2030-01-01", "--dry-run"],
+        ["create-table"],
+    ],
+)
+def test_an_endpoint_that_is_not_dynamodb_is_one_line(web_server: str, command: list[str]) -> None:
+    result = run_cli(*command, "--table", "sagas", "--endpoint", web_server, "--region", REGION)
+    line = one_line_error(result)
+    assert f"endpoint {web_server} does not answer as DynamoDB" in line
+    assert "HTTP 404" in line
+    assert "<" not in line
+    assert result.stdout == ""
 
 
 def test_bad_date_and_bad_model_are_one_line(endpoint: str) -> None:
