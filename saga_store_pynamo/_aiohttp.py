@@ -80,17 +80,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urlsplit
 
-from botocore.credentials import Credentials, RefreshableCredentials
+from botocore.credentials import RefreshableCredentials
 from botocore.exceptions import (
     ConnectionClosedError,
     ConnectTimeoutError,
     EndpointConnectionError,
-    NoCredentialsError,
     ReadTimeoutError,
 )
 
@@ -108,7 +106,7 @@ from ._http import (
     resolve_verify,
 )
 from ._sigv4 import SigV4Signer
-from ._transport import moto_mock_active
+from ._transport import CredentialSource, moto_mock_active
 from ._wire import SUPPORTED_OPERATIONS, decode_response, encode_request
 
 _MISSING: ImportError | None = None
@@ -229,8 +227,7 @@ class AsyncHttpTransport:
             raise ValueError(f"max_connections must be an int >= 1, got {max_connections!r}")
         self._connection = connection
         self.max_connections = max_connections
-        self._lock = threading.Lock()
-        self._credentials: Credentials | None = None
+        self._credentials = CredentialSource(connection)
         # Settings of None send through botocore (on a worker thread).
         self._table: RouteTable[_Settings] = RouteTable(
             connection, self._build, "the asyncio transport"
@@ -423,28 +420,14 @@ class AsyncHttpTransport:
     async def _frozen_credentials(self) -> Any:
         """This request's credentials, frozen; a refresh (an STS or metadata call) and the
         first resolution (the default chain) run on a worker thread, never on the loop."""
-        credentials = self._credentials
+        credentials = self._credentials.current
         if credentials is None or (
             isinstance(credentials, RefreshableCredentials) and credentials.refresh_needed()
         ):
             loop = asyncio.get_running_loop()
-            resolved = await loop.run_in_executor(None, self._resolved_credentials)
+            resolved = await loop.run_in_executor(None, self._credentials.get)
             return await loop.run_in_executor(None, resolved.get_frozen_credentials)
         return credentials.get_frozen_credentials()
-
-    def _resolved_credentials(self) -> Credentials:
-        credentials = self._credentials
-        if credentials is None:
-            with self._lock:
-                credentials = self._credentials
-                if credentials is None:
-                    # Not cached when absent: the next request asks the chain again, as
-                    # StoreConnection rebuilds a client that came without credentials.
-                    credentials = self._connection.session.get_credentials()
-                    if credentials is None:
-                        raise NoCredentialsError()
-                    self._credentials = credentials
-        return credentials
 
     # -- one session per event loop --------------------------------------------------------
 

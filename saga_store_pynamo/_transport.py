@@ -51,7 +51,7 @@ from ._http import ConnectionPool, UnsupportedTransportSetting
 from ._sigv4 import SigV4Signer
 from ._wire import SUPPORTED_OPERATIONS, decode_response, encode_request
 
-__all__ = ["TRANSPORTS", "HttpTransport", "Route", "moto_mock_active"]
+__all__ = ["TRANSPORTS", "CredentialSource", "HttpTransport", "Route", "moto_mock_active"]
 
 _log = logging.getLogger("saga_store_pynamo")
 
@@ -86,8 +86,7 @@ class HttpTransport:
 
     def __init__(self, connection: Any) -> None:
         self._connection = connection
-        self._lock = threading.Lock()
-        self._credentials: Credentials | None = None
+        self._credentials = CredentialSource(connection)
         self._table: RouteTable[Route] = RouteTable(connection, self._new_route, "transport='http'")
 
     def __repr__(self) -> str:
@@ -112,7 +111,7 @@ class HttpTransport:
         :raises BotoCoreError: a connection failure, a corrupted response (``ChecksumError``),
             no credentials (``NoCredentialsError``).
         """
-        frozen = self._resolved_credentials().get_frozen_credentials()
+        frozen = self._credentials.get().get_frozen_credentials()
         table_name = request.get("TableName")
         try:
             # account_id_of(frozen), inlined: this is the per-request cost.
@@ -158,16 +157,32 @@ class HttpTransport:
         for pool in self.pools:
             pool.close()
 
-    def _resolved_credentials(self) -> Credentials:
-        credentials = self._credentials
+
+class CredentialSource:
+    """A transport's credentials: the connection's botocore session resolves them (the
+    ``credentials`` option, the model's ``Meta`` keys or botocore's default chain) once;
+    each request freezes them (``get_frozen_credentials()``), so refreshable ones refresh.
+    Thread-safe."""
+
+    def __init__(self, connection: Any) -> None:
+        self._connection = connection
+        self._lock = threading.Lock()
+        #: The resolved credentials, None until the first successful ``get()``.
+        self.current: Credentials | None = None
+
+    def get(self) -> Credentials:
+        """The credentials, resolved on first use.
+
+        :raises NoCredentialsError: none could be resolved (asked again next time, as
+            ``StoreConnection`` rebuilds a client that came without credentials).
+        """
+        credentials = self.current
         if credentials is None:
             with self._lock:
-                credentials = self._credentials
+                credentials = self.current
                 if credentials is None:
-                    # Not cached when absent: the next request asks the chain again, as
-                    # StoreConnection rebuilds a client that came without credentials.
                     credentials = self._connection.session.get_credentials()
                     if credentials is None:
                         raise NoCredentialsError()
-                    self._credentials = credentials
+                    self.current = credentials
         return credentials
