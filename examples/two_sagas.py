@@ -28,8 +28,8 @@ from typing import TypeAlias
 from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeSetAttribute
 
 from saga_store_pynamo import DynamoDBSagaStore, SagaModel, create_table
-from saga_store_pynamo._moto import atomic_moto
 from saga_store_pynamo.aio import AsyncDynamoDBSagaStore
+from saga_store_pynamo.moto import atomic_moto
 
 #: Attempts per call: many workers on one saga take turns, and each turn is an attempt.
 ATTEMPTS = 50

@@ -1,48 +1,10 @@
-"""moto as an embedded DynamoDB, with each request applied atomically as DynamoDB does.
+"""The former home of ``atomic_moto``, kept so that existing imports keep working.
 
-moto applies a conditional write without holding any lock, so two threads can both pass the
-same condition and one update is lost inside moto itself. DynamoDB applies each conditional
-write atomically. ``atomic_moto()`` serialises moto's request handling so that it behaves like
-the server it imitates; the store itself is not changed. Needs the ``[demo]`` extra (moto).
+Import it from the public module instead: ``from saga_store_pynamo.moto import atomic_moto``.
 """
 
 from __future__ import annotations
 
-import contextlib
-import threading
-from collections.abc import Iterator
-from typing import Any
+from .moto import atomic_moto
 
 __all__ = ["atomic_moto"]
-
-_LOCK = threading.RLock()
-
-
-@contextlib.contextmanager
-def atomic_moto() -> Iterator[None]:
-    """``moto.mock_aws()`` with one request at a time reaching moto's backends."""
-    try:
-        from moto import mock_aws
-        from moto.core.botocore_stubber import BotocoreStubber
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            "the embedded backend needs moto: pip install 'saga-store-pynamo[demo]'"
-        ) from exc
-
-    original = BotocoreStubber.process_request
-    if getattr(original, "_saga_store_atomic", False):  # already patched (nested use)
-        with mock_aws():
-            yield
-        return
-
-    def process_request(self: Any, request: Any) -> Any:
-        with _LOCK:
-            return original(self, request)
-
-    process_request._saga_store_atomic = True  # type: ignore[attr-defined]
-    BotocoreStubber.process_request = process_request  # type: ignore[method-assign]
-    try:
-        with mock_aws():
-            yield
-    finally:
-        BotocoreStubber.process_request = original  # type: ignore[method-assign]
