@@ -240,6 +240,21 @@ class DynamoDBLocal:
                     raise DynamoDBLocalUnavailable(str(exc)) from None
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def wait(self, timeout: float | None = None) -> int | None:
+        """Block until the server process exits; return its exit code (None on timeout).
+
+        For a server run in the foreground (``saga-store local``): a signal handler that
+        raises (Ctrl-C's ``KeyboardInterrupt``) interrupts the wait; call ``stop()`` then.
+        A server that exited by itself is still cleaned up by ``stop()``.
+        """
+        proc = self._proc
+        if proc is None:
+            raise RuntimeError("DynamoDB Local is not running; call start() first")
+        try:
+            return proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
     def stop(self) -> None:
         """Terminate the server (SIGTERM, then SIGKILL after 10 s) and remove its log.
 

@@ -24,14 +24,17 @@ import pytest
 from pynamodb.attributes import (
     BinaryAttribute,
     BinarySetAttribute,
+    JSONAttribute,
     MapAttribute,
     NumberSetAttribute,
+    UnicodeAttribute,
     UnicodeSetAttribute,
+    UTCDateTimeAttribute,
 )
 
 from saga_store_pynamo import DynamoDBSagaStore, SagaModel, cli
 from tests.conftest import CREDENTIALS, IN_CI, REGION
-from tests.models import OrderSaga
+from tests.models import OrderSaga, PaymentSaga
 
 ROOT = Path(__file__).resolve().parent.parent
 NAME = "OrderSaga"
@@ -571,3 +574,294 @@ def test_purge_on_a_terminal_asks_first(
     assert "delete 2 completed OrderSaga sagas" in captured.err
     assert deleted == ([NAME] if status == 0 else [])
     assert ("deleted 2 " in captured.out) is (status == 0)
+
+
+# -- show, typed by the saga name's model, and --raw -------------------------------------------
+
+
+class TypedSaga(SagaModel):
+    """Attributes whose stored form differs from what the model reads."""
+
+    class Meta:
+        table_name = "sagas"
+        region = REGION
+
+    document = JSONAttribute(null=True)
+    legacy = BinaryAttribute(legacy_encoding=True, null=True)  # stored as base64 of the bytes
+    due = UTCDateTimeAttribute(null=True)  # stored as 2026-...+0000
+    tags = UnicodeSetAttribute(null=True)
+    status = UnicodeAttribute(default="new")
+
+
+def client_for(endpoint: str) -> Any:
+    return boto3.client(
+        "dynamodb",
+        region_name=REGION,
+        endpoint_url=endpoint,
+        aws_access_key_id=CREDENTIALS["aws_access_key_id"],
+        aws_secret_access_key=CREDENTIALS["aws_secret_access_key"],
+    )
+
+
+def test_show_is_typed_by_the_model_and_raw_without_it(
+    endpoint: str, table: tuple[str, list[str]]
+) -> None:
+    name, options = table
+    model = ["--model", "TypedSaga=tests.test_cli:TypedSaga"]
+    assert run_cli("create-table", *options, *model).returncode == 0
+    store = DynamoDBSagaStore(
+        TypedSaga, table_name=name, endpoint=endpoint, region=REGION, credentials=CREDENTIALS
+    )
+    due = datetime(2026, 3, 1, 12, 30, tzinfo=timezone.utc)
+    state = TypedSaga(
+        saga_id="t-1",
+        document={"lines": [1, 2.5], "gift": True},
+        legacy=b"\x00\xffraw",
+        due=due,
+        tags={"b", "a"},
+        ttl=datetime(2030, 1, 1, tzinfo=timezone.utc),
+    )
+    store.insert("TypedSaga", "order-7", state)
+    client = client_for(endpoint)
+    key = {"sagaName": {"S": "TypedSaga"}, "sagaId": {"S": "t-1"}}
+    # Behind the store's back: a declared attribute goes (the model's default must not come
+    # back in its place), an undeclared one with sets and nesting comes.
+    client.update_item(
+        TableName=name,
+        Key=key,
+        UpdateExpression="REMOVE #s SET newerField = :v",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={
+            ":v": {"M": {"ns": {"NS": ["2", "-1"]}, "deep": {"L": [{"BS": [b"\x02", b"\x01"]}]}}}
+        },
+    )
+    stored = client.get_item(TableName=name, Key=key, ConsistentRead=True)["Item"]
+
+    typed = run_cli("show", "TypedSaga", "t-1", *options, *model)
+    assert typed.returncode == 0, typed.stderr
+    document = json.loads(typed.stdout)
+    assert sorted(document) == sorted(stored)  # what is stored, nothing more, nothing less
+    assert "status" not in document
+    assert document["document"] == {"lines": [1, 2.5], "gift": True}
+    assert document["legacy"] == b64(b"\x00\xffraw")
+    assert document["due"] == "2026-03-01T12:30:00.000000Z"
+    assert document["ttl"] == "2030-01-01T00:00:00.000000Z"
+    assert document["tags"] == ["a", "b"]
+    assert document["newerField"] == {"ns": [-1, 2], "deep": [[b64(b"\x01"), b64(b"\x02")]]}
+    assert (document["sagaId"], document["correlationId"], document["version"]) == (
+        "t-1",
+        "order-7",
+        0,
+    )
+
+    raw = run_cli("show", "TypedSaga", "t-1", "--raw", *options, *model)
+    assert raw.returncode == 0, raw.stderr
+    as_stored = json.loads(raw.stdout)
+    assert sorted(as_stored) == sorted(stored)
+    assert as_stored["document"] == stored["document"]["S"]  # the JSON text
+    assert json.loads(as_stored["document"]) == document["document"]
+    assert as_stored["legacy"] == b64(base64.b64encode(b"\x00\xffraw"))
+    assert as_stored["due"] == stored["due"]["S"]
+    assert as_stored["due"].endswith("+0000")
+    assert as_stored["ttl"] == int(datetime(2030, 1, 1, tzinfo=timezone.utc).timestamp())
+    assert as_stored["newerField"] == document["newerField"]
+    without_model = json.loads(run_cli("show", "TypedSaga", "t-1", "--raw", *options).stdout)
+    assert without_model == as_stored  # --raw never depends on a model
+
+    by_correlation = run_cli("show", "TypedSaga", "--correlation-id", "order-7", *options, *model)
+    assert by_correlation.returncode == 0, by_correlation.stderr
+    assert json.loads(by_correlation.stdout) == document
+
+    missing = run_cli("show", "TypedSaga", "--correlation-id", "order-8", *options, *model)
+    assert "correlation id 'order-8' not found" in one_line_error(missing)
+    both = run_cli("show", "TypedSaga", "t-1", "--correlation-id", "order-7", *options)
+    assert both.returncode == 2, (both.stdout, both.stderr)
+    assert "Traceback" not in both.stderr
+
+
+def test_two_saga_types_in_one_table_with_a_model_each(
+    endpoint: str, table: tuple[str, list[str]]
+) -> None:
+    name, options = table
+    models = [
+        "--model",
+        "OrderSaga=tests.models:OrderSaga",
+        "--model",
+        "PaymentSaga=tests.models:PaymentSaga",
+    ]
+    assert run_cli("create-table", *options, *models).returncode == 0
+    store = DynamoDBSagaStore(
+        OrderSaga,
+        models={"PaymentSaga": PaymentSaga},
+        table_name=name,
+        endpoint=endpoint,
+        region=REGION,
+        credentials=CREDENTIALS,
+    )
+    store.insert("OrderSaga", "order-1", OrderSaga(saga_id="o-1", total_cents=500, note="n"))
+    store.insert("PaymentSaga", "order-1", PaymentSaga(saga_id="p-1", amount_cents=500))
+    store.insert("PaymentSaga", "order-2", PaymentSaga(saga_id="p-2", amount_cents=1))
+    client_for(endpoint).update_item(
+        TableName=name,
+        Key={"sagaName": {"S": "PaymentSaga"}, "sagaId": {"S": "p-2"}},
+        UpdateExpression="REMOVE amount_cents",
+    )
+
+    payment = json.loads(run_cli("show", "PaymentSaga", "p-1", *options, *models).stdout)
+    assert payment["amount_cents"] == 500
+    assert not {"status", "total_cents", "note", "items", "extra"} & set(payment)
+    no_amount = json.loads(run_cli("show", "PaymentSaga", "p-2", *options, *models).stdout)
+    assert "amount_cents" not in no_amount  # not the model's default 0: it is not stored
+    order = run_cli("show", "OrderSaga", "--correlation-id", "order-1", *options, *models)
+    assert order.returncode == 0, order.stderr
+    shown = json.loads(order.stdout)
+    assert (shown["sagaId"], shown["total_cents"], shown["note"]) == ("o-1", 500, "n")
+    assert "amount_cents" not in shown
+
+    payments = run_cli("list", "PaymentSaga", "--json", *options, *models)
+    assert payments.returncode == 0, payments.stderr
+    documents = [json.loads(line) for line in payments.stdout.splitlines()]
+    assert [d["saga_id"] for d in documents] == ["p-1", "p-2"]
+    assert set(documents[0]) == set(PaymentSaga.get_attributes())
+    orders = run_cli("list", "OrderSaga", "--json", *options, *models)
+    (order_document,) = [json.loads(line) for line in orders.stdout.splitlines()]
+    assert set(order_document) == set(OrderSaga.get_attributes())
+
+    dry = run_cli("purge", "PaymentSaga", "--before", "2999-01-01", "--dry-run", *options, *models)
+    assert dry.returncode == 0, dry.stderr
+    assert dry.stdout.strip().splitlines()[-1].startswith("would delete 0 completed PaymentSaga")
+
+
+SHOP_MODELS = """
+from pynamodb.attributes import JSONAttribute
+
+from saga_store_pynamo import SagaModel
+
+
+class ShopSaga(SagaModel):
+    class Meta:
+        table_name = "shop-sagas"
+        region = "eu-west-1"
+
+    payload = JSONAttribute(null=True)
+"""
+
+
+def test_model_module_is_imported_from_the_current_directory(endpoint: str, tmp_path: Path) -> None:
+    package = tmp_path / "shop"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "models.py").write_text(SHOP_MODELS)
+    script = Path(sys.executable).parent / "saga-store"
+    # The console script (or -P: no current directory on sys.path), as a user runs it from a
+    # project directory; the package is nowhere on PYTHONPATH.
+    command = (
+        [str(script)] if script.exists() else [sys.executable, "-P", "-m", "saga_store_pynamo"]
+    )
+    environment = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": CREDENTIALS["aws_access_key_id"],
+        "AWS_SECRET_ACCESS_KEY": CREDENTIALS["aws_secret_access_key"],
+    }
+    environment.pop("SAGA_STORE_MODEL", None)
+    if script.exists():
+        environment.pop("PYTHONPATH", None)
+    else:
+        environment["PYTHONPATH"] = str(ROOT)
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*command, *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=tmp_path,
+            env=environment,
+            check=False,
+        )
+
+    schema = run("schema", "--model", "shop.models:ShopSaga")  # the plain form
+    assert schema.returncode == 0, schema.stderr
+    assert json.loads(schema.stdout)["TableName"] == "shop-sagas"  # the model's Meta
+
+    table = f"shop-{uuid.uuid4().hex[:8]}"
+    options = ["--table", table, "--endpoint", endpoint, "--region", REGION]
+    model = ["--model", "ShopSaga=shop.models:ShopSaga"]
+    created = run("create-table", *options, *model)
+    assert created.returncode == 0, created.stderr
+    try:
+        client_for(endpoint).put_item(
+            TableName=table,
+            Item={
+                "sagaName": {"S": "ShopSaga"},
+                "sagaId": {"S": "s-1"},
+                "correlationId": {"S": "c-1"},
+                "version": {"N": "0"},
+                "payload": {"S": '{"sku": "A-1", "qty": 2}'},
+            },
+        )
+        shown = run("show", "ShopSaga", "s-1", *options, *model)
+        assert shown.returncode == 0, shown.stderr
+        assert json.loads(shown.stdout)["payload"] == {"sku": "A-1", "qty": 2}  # read by ShopSaga
+    finally:
+        client_for(endpoint).delete_table(TableName=table)
+
+
+@pytest.mark.parametrize(
+    ("models", "message"),
+    [
+        (["Order=nocolon"], "must look like 'package.module:ClassName'"),
+        (["tests.models:Order Saga"], "must look like"),
+        (["=tests.models:OrderSaga"], "the saga name before '=' is empty"),
+        (["X=no_such_module.models:Saga"], "cannot import model module 'no_such_module.models'"),
+        (["tests.models:NoSuchSaga"], "has no 'NoSuchSaga'"),
+        (["X=tests.models:UnicodeAttribute"], "UnicodeAttribute is a class, not a SagaModel"),
+        (["tests.conftest:REGION"], "REGION is a str, not a SagaModel subclass"),
+        (
+            ["A=tests.models:OrderSaga", "A=tests.models:PaymentSaga"],
+            "two models for saga name 'A'",
+        ),
+        (["tests.models:OrderSaga", "tests.models:PaymentSaga"], "two default models"),
+    ],
+)
+def test_bad_model_options_are_one_line(
+    models: list[str],
+    message: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(sys, "path", list(sys.path))  # the CLI adds the current directory
+    options = ["--table", "sagas", "--endpoint", "http://127.0.0.1:9", "--region", REGION]
+    argv = ["list", NAME, *options]
+    for spec in models:
+        argv += ["--model", spec]
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(argv)
+    assert exit_info.value.code == 1
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1, error
+    assert error.startswith("saga-store: error: --model")
+    assert message in error
+
+
+def test_model_environment_variable_takes_several_specs() -> None:
+    env = {"SAGA_STORE_MODEL": "A=tests.models:OrderSaga, A=tests.models:PaymentSaga"}
+    result = run_cli("list", NAME, "--endpoint", "http://127.0.0.1:9", "--region", REGION, env=env)
+    assert "two models for saga name 'A'" in one_line_error(result)
+
+
+def test_no_region_names_the_option_and_the_variable(tmp_path: Path) -> None:
+    env = {
+        "AWS_REGION": "",
+        "AWS_DEFAULT_REGION": "",
+        "AWS_CONFIG_FILE": str(tmp_path / "none"),
+    }
+    for command in (
+        ["list", NAME, "--endpoint", "http://127.0.0.1:9"],
+        ["schema", "--format", "iam"],
+    ):
+        line = one_line_error(run_cli(*command, env=env))
+        assert "no region" in line
+        assert "--region" in line
+        assert "SAGA_STORE_REGION" in line
+        assert "region=" not in line  # not the Python advice
