@@ -14,7 +14,7 @@ same condition and one update is lost inside moto itself; DynamoDB applies each 
 write atomically. ``atomic_moto()`` serialises moto's request handling so that moto behaves
 like the service it imitates under concurrent writers; the store itself is not changed.
 
-Needs moto (the ``[demo]`` extra: ``pip install 'saga-store-pynamo[demo]'``), imported only
+Needs moto (the ``[demo]`` extra, or ``pip install 'moto[dynamodb]>=5,<6'``), imported only
 when ``atomic_moto()`` is entered. See ``docs/testing.md``.
 """
 
@@ -47,7 +47,8 @@ def atomic_moto() -> Iterator[None]:
         from moto.core.botocore_stubber import BotocoreStubber
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ImportError(
-            "the embedded backend needs moto: pip install 'saga-store-pynamo[demo]'"
+            "the embedded backend needs moto: install saga-store-pynamo with its [demo] "
+            "extra, or pip install 'moto[dynamodb]>=5,<6'"
         ) from exc
 
     original = BotocoreStubber.process_request
