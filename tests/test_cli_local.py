@@ -72,7 +72,7 @@ class LocalServer:
         assert found, self.banner
         self.java_pid = int(found.group(1))
 
-    def _read(self, stream: object) -> None:
+    def _read(self, stream: IO[str]) -> None:
         for line in stream:
             self.lines.put(line.rstrip("\n"))
         self.lines.put(None)
