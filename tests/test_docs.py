@@ -117,10 +117,11 @@ def expected_output(block: Block) -> list[str] | None:
         if same_line is not None:
             expected.append(same_line.group("out"))
             continue
-        if _PRINT.match(line) is None or not line.rstrip().endswith(")"):
+        printing = _PRINT.match(line)
+        if printing is None or not line.rstrip().endswith(")"):
             continue
         following = _COMMENT.match(lines[n + 1]) if n + 1 < len(lines) else None
-        if following is not None and following.group(1) == _PRINT.match(line).group(1):  # type: ignore[union-attr]
+        if following is not None and following.group(1) == printing.group(1):
             expected.append(following.group("out"))
         else:
             silent += 1
@@ -313,6 +314,14 @@ def test_python_fences_are_not_indented() -> None:
 
 def test_every_skipped_block_says_why() -> None:
     for page in PAGES:
+        lines = page.read_text(encoding="utf-8").splitlines()
+        for number, line in enumerate(lines, 1):
+            if _NO_RUN.match(line):
+                following = lines[number] if number < len(lines) else ""
+                assert _FENCE.match(following), (
+                    f"{page.name}:{number}: a no-run marker skips only the fence on the very "
+                    "next line"
+                )
         for block in python_blocks(page):
             if block.no_run is not None:
                 assert block.no_run.strip(), (
