@@ -124,7 +124,6 @@ class ModelChoice:
 
     default: type[SagaModel] | None
     named: Mapping[str, type[SagaModel]]
-    specs: tuple[str, ...]
 
     def for_meta(self) -> type[SagaModel]:
         """The model whose ``Meta`` gives the table, region and endpoint defaults."""
@@ -166,7 +165,7 @@ def parse_models(specs: Sequence[str]) -> ModelChoice:
                 f"{spec!r}; give one model per saga name"
             )
         named[name], named_specs[name] = model, spec
-    return ModelChoice(default, named, tuple(specs))
+    return ModelChoice(default, named)
 
 
 def _model_specs(args: argparse.Namespace) -> list[str]:

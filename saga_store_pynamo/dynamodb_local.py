@@ -10,7 +10,8 @@ libraries), downloaded once into a per-user cache; it needs Java 17+ and npm::
         store = DynamoDBSagaStore(OrderSaga, endpoint=server.endpoint, region="us-east-1")
 
 The server stops when the block ends, when the object is garbage-collected, or when the
-interpreter exits. See ``docs/testing-kit.md``.
+interpreter exits; ``wait()`` blocks while it runs (``saga-store local`` runs it in the
+foreground). See ``docs/operations.md`` and ``docs/testing-kit.md``.
 """
 
 from __future__ import annotations

@@ -358,7 +358,8 @@ def test_bad_date_and_bad_model_are_one_line(endpoint: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "command", [[], ["create-table"], ["schema"], ["list"], ["show"], ["purge"], ["demo"]]
+    "command",
+    [[], ["create-table"], ["schema"], ["list"], ["show"], ["purge"], ["local"], ["demo"]],
 )
 def test_help_on_every_command(command: list[str]) -> None:
     result = run_cli(*command, "--help")
@@ -865,3 +866,28 @@ def test_no_region_names_the_option_and_the_variable(tmp_path: Path) -> None:
         assert "--region" in line
         assert "SAGA_STORE_REGION" in line
         assert "region=" not in line  # not the Python advice
+
+
+def test_show_document_prints_a_value_the_model_cannot_read_as_stored() -> None:
+    item = {
+        "due": {"N": "5"},  # the model says UTCDateTimeAttribute
+        "document": {"S": "not json"},
+        "status": {"NULL": True},
+        "legacy": {"B": base64.b64encode(b"\x01")},
+    }
+    assert cli.show_document(TypedSaga, item) == {
+        "due": 5,
+        "document": "not json",
+        "status": None,
+        "legacy": b64(b"\x01"),
+    }
+    assert cli.show_document(None, item)["legacy"] == b64(base64.b64encode(b"\x01"))
+
+
+def test_launch_failure_is_one_line_with_the_last_log_line() -> None:
+    message = (
+        "DynamoDB Local exited with code 1 during startup (command: java ...). End of its log:"
+    )
+    line = cli._launch_failure(f"{message}\nstarting\nException: bad flag\n")
+    assert line == f"{message.rstrip(' .:')} (last log line: Exception: bad flag)"
+    assert "\n" not in line
