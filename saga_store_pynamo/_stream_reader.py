@@ -134,7 +134,7 @@ class ChangeStream(Iterator[SagaChange]):
         self._sleep: Callable[[float], object] = time.sleep
         self._clock: Callable[[], float] = time.monotonic
         self._started = self._clock()
-        self._deadline = None if max_seconds is None else self._started + max_seconds
+        self._max_seconds = max_seconds
         self._last_change = self._started
         self._backoff = FIRST_BACKOFF_SECONDS
         self._pending: collections.deque[tuple[_Shard, Mapping[str, Any]]] = collections.deque()
@@ -232,7 +232,7 @@ class ChangeStream(Iterator[SagaChange]):
         """Read pages until some records are pending; False when reading is over."""
         while not self._pending:
             now = self._clock()
-            if self._deadline is not None and now >= self._deadline:
+            if self._max_seconds is not None and now - self._started >= self._max_seconds:
                 self.timed_out = True
                 return False
             shard = self._ready_shard()
@@ -260,8 +260,9 @@ class ChangeStream(Iterator[SagaChange]):
     def _pause(self) -> float:
         pause = self._backoff
         self._backoff = min(self._backoff * 2, self._max_backoff)
-        if self._deadline is not None:
-            pause = max(0.0, min(pause, self._deadline - self._clock()))
+        if self._max_seconds is not None:
+            left = self._started + self._max_seconds - self._clock()
+            pause = max(0.0, min(pause, left))
         return pause
 
     def _ready_shard(self) -> _Shard | None:
