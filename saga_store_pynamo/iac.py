@@ -21,6 +21,7 @@ from .table import StreamViewType, table_definition
 __all__ = [
     "CONTROL_PLANE_ACTIONS",
     "DATA_PLANE_ACTIONS",
+    "STREAM_ACTIONS",
     "cloudformation",
     "iam_policy",
     "iam_policy_json",
@@ -45,6 +46,16 @@ CONTROL_PLANE_ACTIONS: tuple[str, ...] = (
     "dynamodb:DescribeTimeToLive",
     "dynamodb:UpdateTimeToLive",
     "dynamodb:UpdateContinuousBackups",
+)
+
+#: The actions ``saga_store_pynamo.streams.iter_changes`` sends: ``DescribeTable`` on the
+#: table (to find its stream; the data path never sends it) and the Streams API reads on the
+#: stream. Granted by ``iam_policy(streams=True)``.
+STREAM_ACTIONS: tuple[str, ...] = (
+    "dynamodb:DescribeTable",
+    "dynamodb:DescribeStream",
+    "dynamodb:GetShardIterator",
+    "dynamodb:GetRecords",
 )
 
 _BillingMode: TypeAlias = Literal["PAY_PER_REQUEST", "PROVISIONED"]
@@ -258,13 +269,16 @@ def iam_policy(
     region: str | None = None,
     table_name: str | None = None,
     include_create_table: bool = False,
+    streams: bool = False,
 ) -> dict[str, Any]:
     """The IAM policy document the store needs: the seed's, for this table.
 
     One statement allows the data-plane actions (``DATA_PLANE_ACTIONS``, or the store's
     ``iam_actions`` when it declares them) on the table and its indexes. With
     ``include_create_table``, a second statement allows ``CONTROL_PLANE_ACTIONS`` on the
-    table, for a process that also runs ``create_table``.
+    table, for a process that also runs ``create_table``. With ``streams``, one more allows
+    ``STREAM_ACTIONS`` on the table and its streams (``.../table/NAME/stream/*``), for a
+    process that reads the change feed (``streams.iter_changes``, ``saga-store tail``).
 
     :param account_id: the 12-digit AWS account id of the table.
     :param region: overrides the store's region (or the model's ``Meta.region``).
@@ -282,6 +296,7 @@ def iam_policy(
     if not isinstance(account_id, str) or not _ACCOUNT_ID.fullmatch(account_id):
         raise SagaValidationError("account_id", f"must be 12 digits, got {account_id!r}")
     _check_bool("include_create_table", include_create_table)
+    _check_bool("streams", streams)
     partition = next((p for prefix, p in _PARTITIONS if region.startswith(prefix)), "aws")
     table_arn = f"arn:{partition}:dynamodb:{region}:{account_id}:table/{name}"
     statements: list[dict[str, Any]] = [
@@ -295,6 +310,14 @@ def iam_policy(
         statements.append(
             {"Effect": "Allow", "Action": list(CONTROL_PLANE_ACTIONS), "Resource": [table_arn]}
         )
+    if streams:
+        statements.append(
+            {
+                "Effect": "Allow",
+                "Action": list(STREAM_ACTIONS),
+                "Resource": [table_arn, f"{table_arn}/stream/*"],
+            }
+        )
     return {"Version": "2012-10-17", "Statement": statements}
 
 
@@ -305,6 +328,7 @@ def iam_policy_json(
     region: str | None = None,
     table_name: str | None = None,
     include_create_table: bool = False,
+    streams: bool = False,
 ) -> str:
     """``iam_policy()`` as JSON text, indented as in the seed's documentation.
 
@@ -316,6 +340,7 @@ def iam_policy_json(
         region=region,
         table_name=table_name,
         include_create_table=include_create_table,
+        streams=streams,
     )
     return json.dumps(policy, indent=2)
 
