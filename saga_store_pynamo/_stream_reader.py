@@ -142,6 +142,7 @@ class ChangeStream(Iterator[SagaChange]):
         self._stopped = False
         self._closed = False
         self._new_label = ""
+        self._stream_status = "ENABLED"
         #: Every gap met so far (each was passed to ``on_gap``).
         self.gaps: list[StreamGap] = []
         #: Records read but not returned: other saga names, items that are not sagas,
@@ -243,19 +244,30 @@ class ChangeStream(Iterator[SagaChange]):
                 if self._next_streams:
                     self._switch_stream()
                     continue
-                if not self._follow or not self._refresh_shards():
+                if self._refresh_shards():
+                    continue  # children listed since
+                if not self._follow or self._stream_status not in ("ENABLED", "ENABLING"):
                     return False  # the stream is closed (disabled) and read to its end
+                # Following an enabled stream whose next shards are not listed yet: wait.
+                if self._idle(now):
+                    return False
+                self._sleep(self._pause())
                 continue
             if not self._follow:
                 return False  # every open shard caught up
-            if self._idle_seconds is not None and now - self._last_change >= self._idle_seconds:
-                self.timed_out = True
+            if self._idle(now):
                 return False
             self._sleep(self._pause())
             for each in self._shards.values():
                 each.caught_up = False
-            self._refresh_shards()
         return True
+
+    def _idle(self, now: float) -> bool:
+        """Whether ``idle_seconds`` have passed without a change (then reading stops)."""
+        if self._idle_seconds is not None and now - self._last_change >= self._idle_seconds:
+            self.timed_out = True
+            return True
+        return False
 
     def _pause(self) -> float:
         pause = self._backoff
@@ -351,6 +363,7 @@ class ChangeStream(Iterator[SagaChange]):
             except _NotFound:
                 return None
             shards.extend(description.get("Shards") or [])
+            self._stream_status = str(description.get("StreamStatus") or "ENABLED")
             last = description.get("LastEvaluatedShardId")
             if not last:
                 return shards

@@ -73,6 +73,7 @@ class FakeStreams:
         #: (shard, sequence) positions older than the retention: TrimmedDataAccessException.
         self.trimmed: set[tuple[str, str]] = set()
         self.closed = False
+        self.status = "ENABLED"
 
     def _shard(self, arn: str, shard_id: str) -> dict[str, Any]:
         for shard in self.streams.get(arn, []):
@@ -91,7 +92,11 @@ class FakeStreams:
         if ExclusiveStartShardId is not None:
             start = [s["ShardId"] for s in shards].index(ExclusiveStartShardId) + 1
         page = shards[start : start + self.page_size]
-        description: dict[str, Any] = {"StreamArn": StreamArn, "Shards": page}
+        description: dict[str, Any] = {
+            "StreamArn": StreamArn,
+            "StreamStatus": self.status,
+            "Shards": page,
+        }
         if start + self.page_size < len(shards):
             description["LastEvaluatedShardId"] = page[-1]["ShardId"]
         return {"StreamDescription": description}
@@ -347,3 +352,30 @@ def test_a_checkpoint_of_another_table_is_refused(store: DynamoDBSagaStore[Any])
     checkpoint["table_name"] = "another-table"
     with pytest.raises(SagaValidationError, match="another-table"):
         iter_changes(store, client=fake, checkpoint=checkpoint)
+
+
+def test_follow_waits_for_the_next_shard_of_an_enabled_stream(
+    store: DynamoDBSagaStore[Any],
+) -> None:
+    arn = arn_of(store)
+    fake = FakeStreams({arn: [shard("P", 100, 1)]})  # closed; its child is not listed yet
+    stream = iter_changes(store, client=fake, follow=True, max_backoff_seconds=1.0)
+    pauses: list[float] = []
+
+    def pause(seconds: float) -> None:
+        pauses.append(seconds)
+        if len(pauses) == 2:
+            fake.streams[arn].append(shard("C", 200, 1, parent="P", closed=False))
+
+    stream._sleep = pause
+    assert ids(itertools.islice(stream, 2)) == ["P-100", "C-200"]
+    assert pauses == [0.25, 0.5]
+
+
+def test_follow_ends_once_a_disabled_stream_is_read(store: DynamoDBSagaStore[Any]) -> None:
+    fake = FakeStreams({arn_of(store): [shard("P", 100, 2)]})
+    fake.status = "DISABLED"
+    stream = iter_changes(store, client=fake, follow=True)
+    stream._sleep = lambda seconds: pytest.fail("no pause: nothing more can come")
+    assert ids(stream) == ["P-100", "P-101"]
+    assert not stream.timed_out
