@@ -33,6 +33,7 @@ from ._stream_records import (
     sync_store,
 )
 from ._telemetry import LOGGER_NAME
+from .errors import SagaValidationError
 
 __all__ = [
     "CHANGE_KINDS",
@@ -92,8 +93,6 @@ def handle_lambda_event(
     :returns: ``{"batchItemFailures": []}``, or the one failed record.
     :raises SagaValidationError: ``event`` has no ``Records`` list, or ``store`` is not a store.
     """
-    from .errors import SagaValidationError
-
     sync = sync_store(store)
     records = event.get("Records") if isinstance(event, Mapping) else None
     if not isinstance(records, list):
