@@ -151,6 +151,12 @@ class DynamoDBSagaStore(OperatorCalls[M]):
     ) -> None:
         self._model: type[M] = _check_model("model", model)  # type: ignore[assignment]
         self._models: dict[str, type[SagaModel]] = {}
+        if models is not None and not isinstance(models, Mapping):
+            raise SagaValidationError(
+                "models",
+                "must be a mapping of saga name to SagaModel subclass, e.g. "
+                f"{{'OrderSaga': OrderSaga}}, got {type(models).__name__}",
+            )
         for name, cls in (models or {}).items():
             check_key("models key", name, MAX_PARTITION_KEY_BYTES)
             self._models[name] = _check_model(f"models[{name!r}]", cls)
@@ -158,10 +164,16 @@ class DynamoDBSagaStore(OperatorCalls[M]):
         for each in every_model:
             model_info(each)  # fail now, not at the first request, on a broken model
 
-        meta: Any = model.Meta
+        # With only `models`, their Meta (not the base SagaModel's) gives the defaults.
+        meta_model: type[SagaModel] = model
+        if model is SagaModel and self._models:
+            meta_model = next(iter(self._models.values()))
+        meta: Any = meta_model.Meta
         self.table_name: str = check_table_name(
             table_name if table_name is not None else getattr(meta, "table_name", None)
         )
+        if table_name is None:
+            _check_same_meta(meta_model, every_model, "table_name", self.table_name)
 
         if ttl_days is not None and (
             isinstance(ttl_days, bool)
@@ -244,7 +256,7 @@ class DynamoDBSagaStore(OperatorCalls[M]):
             if endpoint is not None:
                 host: str | None = check_endpoint(endpoint)
             elif meta.host is not None:
-                host = check_endpoint(meta.host, f"{model.__name__}.Meta.host")
+                host = check_endpoint(meta.host, f"{meta_model.__name__}.Meta.host")
             else:
                 host = None
             resolved_region = region or meta.region or configured_region()
@@ -254,12 +266,16 @@ class DynamoDBSagaStore(OperatorCalls[M]):
                     "no region: pass region=..., set Meta.region on the model, or set "
                     "AWS_REGION / AWS_DEFAULT_REGION (or a profile's region)",
                 )
+            if region is None:
+                _check_same_meta(meta_model, every_model, "region", resolved_region)
             self.connection = StoreConnection(
                 region=resolved_region,
                 host=host,
                 # The option wins; else Meta's keys, as PynamoDB's own model signs with them.
                 credentials=(
-                    meta_credentials(model) if credentials is None else to_credentials(credentials)
+                    meta_credentials(meta_model)
+                    if credentials is None
+                    else to_credentials(credentials)
                 ),
                 connect_timeout_seconds=_pick(
                     connect_timeout_seconds, meta, "connect_timeout_seconds"
@@ -967,6 +983,24 @@ def _is_derived_id(saga_id: str) -> bool:
         return str(uuid.UUID(saga_id)) == saga_id
     except ValueError:
         return False
+
+
+def _check_same_meta(
+    source: type[SagaModel], models: list[type[SagaModel]], name: str, value: Any
+) -> None:
+    """Every model that declares its own ``Meta.<name>`` declares the store's: a model
+    naming another table or region would otherwise be written somewhere it does not say."""
+    for each in models:
+        if each.Meta is SagaModel.Meta or each.Meta is source.Meta:
+            continue
+        declared = getattr(each.Meta, name, None)
+        if declared is not None and declared != value:
+            raise SagaValidationError(
+                "models",
+                f"{each.__name__}.Meta.{name} is {declared!r} but the store's {name} is "
+                f"{value!r} (from {source.__name__}.Meta): one store serves one table in one "
+                f"region; pass {name}=... to choose, or declare the same Meta.{name}",
+            )
 
 
 def _pick(value: Any, meta: Any, name: str) -> Any:

@@ -208,6 +208,65 @@ def test_a_missing_region_is_refused_at_construction(monkeypatch: pytest.MonkeyP
     assert DynamoDBSagaStore(SagaModel).region == "eu-central-1"
 
 
+class _ShopOrder(SagaModel):
+    class Meta:
+        table_name = "shop-sagas"
+        region = "eu-west-1"
+
+
+class _ShopRefund(SagaModel):
+    class Meta:
+        table_name = "shop-sagas"
+        region = "eu-west-1"
+
+
+class _AuditSaga(SagaModel):
+    class Meta:
+        table_name = "audit-sagas"
+        region = "eu-west-1"
+
+
+def test_with_only_models_their_meta_gives_table_and_region() -> None:
+    store = DynamoDBSagaStore(models={"Order": _ShopOrder, "Refund": _ShopRefund})
+    assert (store.table_name, store.region) == ("shop-sagas", "eu-west-1")
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"models": {"Order": _ShopOrder, "Audit": _AuditSaga}},
+        {"model": _ShopOrder, "models": {"Audit": _AuditSaga}},
+    ],
+)
+def test_models_naming_another_table_are_refused(options: dict[str, Any]) -> None:
+    # Otherwise one of them would be written to a table its Meta does not name.
+    with pytest.raises(SagaValidationError) as caught:
+        DynamoDBSagaStore(**options)
+    assert caught.value.field == "models"
+    assert "'audit-sagas'" in str(caught.value)
+    assert "'shop-sagas'" in str(caught.value)
+    chosen = DynamoDBSagaStore(**options, table_name="shop-sagas")
+    assert chosen.table_name == "shop-sagas"
+
+
+def test_models_naming_another_region_are_refused() -> None:
+    class Elsewhere(SagaModel):
+        class Meta:
+            table_name = "shop-sagas"
+            region = "us-west-2"
+
+    with pytest.raises(SagaValidationError, match="region is 'us-west-2'"):
+        DynamoDBSagaStore(_ShopOrder, models={"Elsewhere": Elsewhere})
+    assert DynamoDBSagaStore(_ShopOrder, models={"Elsewhere": Elsewhere}, region="eu-west-1")
+
+
+def test_models_given_as_a_list_are_refused_by_name() -> None:
+    with pytest.raises(SagaValidationError) as caught:
+        DynamoDBSagaStore(models=[_ShopOrder])  # type: ignore[arg-type]
+    assert caught.value.field == "models"
+    assert "mapping" in str(caught.value)
+
+
 def test_saga_model_defaults() -> None:
     assert SagaModel.Meta.table_name == "sagas"
     assert OrderSaga.Meta.billing_mode == "PAY_PER_REQUEST"
