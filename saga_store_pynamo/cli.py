@@ -1,5 +1,5 @@
-"""The ``saga-store`` command: table set-up, schema export, listing, inspection, purging, and
-DynamoDB Local for development.
+"""The ``saga-store`` command: table set-up, schema export, listing, inspection, purging, a
+live tail of the change feed, and DynamoDB Local for development.
 
 Every table command takes ``--table``, ``--region``, ``--endpoint`` and ``--model``, each also
 read from an environment variable (``SAGA_STORE_TABLE``, ``SAGA_STORE_REGION``,
@@ -33,6 +33,7 @@ from typing import Any, NoReturn, TextIO
 from botocore.exceptions import BotoCoreError
 from pynamodb.attributes import Attribute, BinaryAttribute, BinarySetAttribute, JSONAttribute
 
+from . import _tail
 from ._connection import configured_region
 from ._model_info import model_info
 from ._telemetry import LOGGER_NAME
@@ -251,6 +252,10 @@ def cmd_schema(args: argparse.Namespace, out: TextIO) -> int:
     from . import iac
     from .table import table_definition
 
+    if args.streams and args.format != "iam":
+        raise UsageError(
+            "--streams goes with --format iam (the stream view type is a table setting)"
+        )
     model = _schema_target(args)
     table_name = args.table or model.Meta.table_name
     region = args.region or getattr(model.Meta, "region", None) or configured_region()
@@ -264,7 +269,12 @@ def cmd_schema(args: argparse.Namespace, out: TextIO) -> int:
         if not region:
             raise CommandError(_NO_REGION.replace("no region:", "no region for the IAM policy:"))
         options = {} if args.account_id is None else {"account_id": args.account_id}
-        text = iac.iam_policy_json(model, table_name=table_name, region=region, **options) + "\n"
+        text = (
+            iac.iam_policy_json(
+                model, table_name=table_name, region=region, streams=args.streams, **options
+            )
+            + "\n"
+        )
     out.write(text if text.endswith("\n") else text + "\n")
     return 0
 
@@ -770,6 +780,7 @@ def build_parser() -> argparse.ArgumentParser:
         "the placeholder 123456789012); the partition comes from the region",
     )
     schema.set_defaults(handler=cmd_schema)
+    _tail.add_schema_arguments(schema)
 
     listing = commands.add_parser("list", parents=[common], help="list the sagas of one saga name")
     listing.add_argument("name", help="saga name, e.g. OrderSaga")
@@ -848,6 +859,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--workers", type=int, default=4, help="concurrent workers (default 4)")
     demo.set_defaults(handler=cmd_demo)
+    _tail.add_parser(commands, common)
     return parser
 
 

@@ -286,3 +286,19 @@ def test_schema_iam_streams_adds_the_stream_statement() -> None:
         ],
         "Resource": [table, f"{table}/stream/*"],
     }
+
+
+def test_schema_streams_without_iam_is_a_usage_error() -> None:
+    result = subprocess.run(
+        command("schema", "--format", "cloudformation", "--streams", "--table", "orders"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        env=environment(),
+        check=False,
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stdout == ""
+    assert "--streams goes with --format iam" in result.stderr
+    assert "Traceback" not in result.stderr
