@@ -19,11 +19,13 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+from botocore.parsers import ResponseParserError
 
+from ._checksum import check_crc32
 from ._stream_records import (
     SagaChange,
     StreamGap,
@@ -35,6 +37,7 @@ from ._stream_records import (
 from ._telemetry import LOGGER_NAME
 from ._transport import moto_mock_active
 from .errors import SagaStoreError, SagaStoreRequestError, SagaValidationError, TableNotFoundError
+from .retry import is_retryable
 from .store import DynamoDBSagaStore
 
 __all__ = ["CHECKPOINT_FORMAT", "ChangeStream", "iter_changes", "streams_client"]
@@ -63,7 +66,8 @@ def streams_client(store: Any) -> Any:
     moto 5.2 does not intercept.
     """
     sync = sync_store(store)
-    options: dict[str, Any] = {"retries": {"mode": "standard"}}
+    # One botocore attempt: the reader retries by itself (``_call``), corrupted answers too.
+    options: dict[str, Any] = {"retries": {"mode": "standard", "total_max_attempts": 1}}
     if moto_mock_active():
         options["account_id_endpoint_mode"] = "disabled"
     try:
@@ -78,6 +82,21 @@ def streams_client(store: Any) -> Any:
         endpoint_url=sync.endpoint,
         config=config,
     )
+
+
+def _checked(client: Any) -> Any:
+    """``client`` with every answer checked against its ``x-amz-crc32`` (once per botocore
+    client; an object without botocore's event system is used as it is).
+
+    Streams answers carry the header as DynamoDB's do; without the check a body corrupted on
+    the way could parse as a page without records (botocore reads unparsable JSON as an
+    error message), ending a shard early, or carry a wrong image.
+    """
+    events = getattr(getattr(client, "meta", None), "events", None)
+    if events is not None and not getattr(client, "_saga_store_checks_crc32", False):
+        events.register("before-parse.dynamodbstreams", check_crc32)
+        client._saga_store_checks_crc32 = True
+    return client
 
 
 @dataclasses.dataclass
@@ -478,23 +497,55 @@ class ChangeStream(Iterator[SagaChange]):
         self._on_gap(gap)
 
     def _call(self, operation: str, **request: Any) -> dict[str, Any]:
+        """One Streams API call, retried as the store's requests are (every call the reader
+        makes only reads, and a shard iterator can be used again)."""
         method = getattr(self._client, _SNAKE[operation])
-        try:
-            response: dict[str, Any] = method(**request)
+        policy = self._store.retry
+        attempt = 1
+        while True:
+            try:
+                response: dict[str, Any] = method(**request)
+            except (ClientError, BotoCoreError, ResponseParserError) as exc:
+                if attempt >= policy.max_attempts or not _retryable(exc):
+                    _raise_translated(operation, exc)
+                if policy.on_retry is not None:
+                    policy.on_retry(operation, attempt, exc)
+                _log.warning("%s failed (%s); retrying (attempt %d)", operation, exc, attempt + 1)
+                self._sleep(policy.delay(attempt))
+                attempt += 1
+                continue
+            if operation == "GetRecords" and not isinstance(response.get("Records"), list):
+                # Never read an answer without records as an empty page: it would end a shard.
+                raise SagaStoreRequestError(
+                    operation, None, "the GetRecords answer has no Records list"
+                )
             return response
-        except ClientError as exc:
-            error = exc.response.get("Error", {})
-            code = error.get("Code")
-            message = error.get("Message") or str(exc)
-            if code == "ExpiredIteratorException":
-                raise _Expired(message) from exc
-            if code == "TrimmedDataAccessException":
-                raise _Trimmed(message) from exc
-            if code == "ResourceNotFoundException":
-                raise _NotFound(message) from exc
-            raise SagaStoreRequestError(operation, code, f"{code}: {message}") from exc
-        except BotoCoreError as exc:
-            raise SagaStoreRequestError(operation, None, str(exc)) from exc
+
+
+def _retryable(exc: BaseException) -> bool:
+    if isinstance(exc, ResponseParserError):
+        return True  # a body cut or garbled on the way, without a checksum to tell
+    code = exc.response.get("Error", {}).get("Code") if isinstance(exc, ClientError) else None
+    return is_retryable(exc) or code in _STREAMS_RETRYABLE
+
+
+#: Streams' own throttling code, besides the ones the store retries (``retry.is_retryable``).
+_STREAMS_RETRYABLE = frozenset({"LimitExceededException"})
+
+
+def _raise_translated(operation: str, exc: BaseException) -> NoReturn:
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        code = error.get("Code")
+        message = error.get("Message") or str(exc)
+        if code == "ExpiredIteratorException":
+            raise _Expired(message) from exc
+        if code == "TrimmedDataAccessException":
+            raise _Trimmed(message) from exc
+        if code == "ResourceNotFoundException":
+            raise _NotFound(message) from exc
+        raise SagaStoreRequestError(operation, code, f"{code}: {message}") from exc
+    raise SagaStoreRequestError(operation, None, str(exc)) from exc
 
 
 _SNAKE = {
@@ -675,7 +726,7 @@ def iter_changes(
     owns_client = client is None
     return ChangeStream(
         sync,
-        streams_client(sync) if client is None else client,
+        _checked(streams_client(sync) if client is None else client),
         owns_client=owns_client,
         start=start,
         checkpoint=checkpoint,
