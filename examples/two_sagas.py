@@ -11,7 +11,7 @@ delivery changes nothing (and writes nothing).
 and ``mypy --strict`` checks every step function against the right model. The same steps serve
 a thread-pool consumer (``OrderService``) and an asyncio one (``AsyncOrderService``).
 
-Run it on moto, the embedded DynamoDB (``pip install 'saga-store-pynamo[demo]'``)::
+Run it on moto, the embedded DynamoDB (the package installed with its ``[demo]`` extra)::
 
     python examples/two_sagas.py
 """

@@ -214,14 +214,15 @@ class AsyncHttpTransport:
         and TLS settings, its botocore client the endpoint, its options the timeouts.
     :param max_connections: the most connections open at once per event loop; further
         requests wait for one.
-    :raises ImportError: aiohttp is not installed (``pip install saga-store-pynamo[aio]``).
+    :raises ImportError: aiohttp is not installed (the package's ``[aio]`` extra brings it).
     :raises ValueError: ``max_connections`` is not an int >= 1.
     """
 
     def __init__(self, connection: Any, *, max_connections: int) -> None:
         if _MISSING is not None:
             raise ImportError(
-                "AsyncHttpTransport needs aiohttp: pip install 'saga-store-pynamo[aio]'"
+                "AsyncHttpTransport needs aiohttp: install saga-store-pynamo with its [aio] "
+                "extra, or pip install 'aiohttp>=3.10'"
             ) from _MISSING
         if type(max_connections) is not int or max_connections < 1:
             raise ValueError(f"max_connections must be an int >= 1, got {max_connections!r}")

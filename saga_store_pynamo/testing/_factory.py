@@ -23,8 +23,8 @@ __all__ = ["SagaStoreFactory"]
 M = TypeVar("M", bound=SagaModel)
 
 _MOTO_MISSING = (
-    "the moto backend needs moto: pip install 'saga-store-pynamo[demo]' "
-    "(or use the dynamodb-local backend)"
+    "the moto backend needs moto: install saga-store-pynamo with its [demo] extra, or "
+    "pip install 'moto[dynamodb]>=5,<6' (or use the dynamodb-local backend)"
 )
 # The backend a test item uses, shared by every factory of that test.
 _BACKEND_IN_USE = pytest.StashKey[str]()
