@@ -8,14 +8,13 @@ by ``add_schema_arguments(schema)``. Reads the table's stream with
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import sys
 from collections.abc import Mapping
 from datetime import timezone
-from decimal import Decimal
 from typing import Any, TextIO
 
+from ._plain import plain_value
 from ._stream_records import SagaChange, StreamGap
 from .errors import SagaStoreError
 from .store import DynamoDBSagaStore
@@ -142,32 +141,10 @@ def _text(value: Mapping[str, Any] | None) -> str:
 
 
 def _plain(value: Mapping[str, Any] | None) -> Any:
-    """A DynamoDB attribute value as plain JSON data (sets as sorted lists, binary as
-    base64), as ``saga-store show`` prints it."""
+    """A DynamoDB attribute value as plain JSON data, as ``saga-store show`` prints it."""
     if value is None:
         return None
-    ((kind, data),) = value.items()
-    if kind in ("S", "BOOL"):
-        return data
-    if kind == "NULL":
-        return None
-    if kind == "N":
-        return _number(data)
-    if kind == "B":
-        return base64.b64encode(data if isinstance(data, bytes) else data.encode()).decode()
-    if kind == "SS":
-        return sorted(data)
-    if kind == "NS":
-        return [_number(n) for n in sorted(data, key=Decimal)]
-    if kind == "BS":
-        return [_plain({"B": b}) for b in sorted(data)]
-    if kind == "L":
-        return [_plain(element) for element in data]
-    if kind == "M":
-        return {name: _plain(element) for name, element in data.items()}
-    return str(data)
-
-
-def _number(text: str) -> int | float:
-    number = Decimal(text)
-    return int(number) if number == number.to_integral_value() else float(number)
+    try:
+        return plain_value(value)
+    except ValueError:
+        return str(value)

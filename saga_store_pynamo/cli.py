@@ -14,7 +14,6 @@ when there is no terminal to confirm on).
 from __future__ import annotations
 
 import argparse
-import base64
 import dataclasses
 import importlib
 import json
@@ -26,14 +25,13 @@ import socket
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
-from decimal import Decimal
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
 from botocore.exceptions import BotoCoreError
 from pynamodb.attributes import Attribute, BinaryAttribute, BinarySetAttribute, JSONAttribute
 
-from . import _tail
+from . import _plain, _tail
 from ._connection import configured_region
 from ._model_info import model_info
 from ._telemetry import LOGGER_NAME
@@ -465,42 +463,14 @@ def _read_item(
 
 
 def plain_value(value: Mapping[str, Any]) -> Any:
-    """A DynamoDB attribute value (``{"S": ...}``, ...) as plain JSON data.
-
-    As PynamoDB's ``to_simple_dict`` for what it supports: S, BOOL, NULL, L and M as
-    themselves, N as a JSON number (an integer exactly, any other as the nearest double).
-    Binary (B) is base64 text; sets are lists, sorted since DynamoDB keeps no order: SS by
-    code point, NS by value, BS by bytes.
-    """
-    ((kind, data),) = value.items()
-    if kind in ("S", "BOOL"):
-        return data
-    if kind == "NULL":
-        return None
-    if kind == "N":
-        return _number(data)
-    if kind == "B":
-        return _base64(data)
-    if kind == "SS":
-        return sorted(data)
-    if kind == "NS":
-        return [_number(number) for number in sorted(data, key=Decimal)]
-    if kind == "BS":
-        return [_base64(blob) for blob in sorted(data)]
-    if kind == "L":
-        return [plain_value(element) for element in data]
-    if kind == "M":
-        return {name: plain_value(element) for name, element in data.items()}
-    raise CommandError(f"cannot print a DynamoDB value of type {kind!r}")
+    """A DynamoDB attribute value (``{"S": ...}``, ...) as plain JSON data (``_plain``)."""
+    try:
+        return _plain.plain_value(value)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from exc
 
 
-def _number(text: str) -> int | float:
-    number = Decimal(text)
-    return int(number) if number == number.to_integral_value() else float(number)
-
-
-def _base64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
+_base64 = _plain.base64_text
 
 
 def cmd_purge(args: argparse.Namespace, out: TextIO) -> int:
