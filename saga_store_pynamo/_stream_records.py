@@ -9,6 +9,8 @@ own codec (``_operations.load_state``), exactly as ``get_by_id`` loads them.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import dataclasses
 import re
 from collections.abc import Collection, Mapping
@@ -281,7 +283,33 @@ def _load(info: Any, image: Any, saga_name: str, saga_id: str, which: str) -> Sa
         return None
     if not isinstance(image, Mapping):
         raise SagaDataError(saga_name, saga_id, which, "is not a map of attributes")
-    return load_state(info, dict(image))
+    try:
+        attributes = {name: _blobs_as_bytes(value) for name, value in image.items()}
+    except (binascii.Error, TypeError, ValueError) as exc:
+        raise SagaDataError(
+            saga_name, saga_id, which, f"has a binary value that is not base64: {exc}"
+        ) from exc
+    return load_state(info, attributes)
+
+
+def _blobs_as_bytes(value: Any) -> Any:
+    """An attribute value with binary as bytes, as botocore gives it: the Lambda runtime
+    delivers ``B``/``BS`` as base64 text (JSON), the Streams API as bytes. A new value: the
+    caller's record is never changed."""
+    if not isinstance(value, Mapping) or len(value) != 1:
+        return value
+    ((tag, data),) = value.items()
+    if tag == "B" and isinstance(data, str):
+        return {"B": base64.b64decode(data, validate=True)}
+    if tag == "BS" and isinstance(data, list):
+        return {
+            "BS": [base64.b64decode(b, validate=True) if isinstance(b, str) else b for b in data]
+        }
+    if tag == "M" and isinstance(data, Mapping):
+        return {"M": {name: _blobs_as_bytes(each) for name, each in data.items()}}
+    if tag == "L" and isinstance(data, list):
+        return {"L": [_blobs_as_bytes(each) for each in data]}
+    return value
 
 
 def _string(value: Any) -> str | None:

@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 from dateutil.tz import tzlocal
+from pynamodb.attributes import BinaryAttribute, BinarySetAttribute
 
-from saga_store_pynamo import DynamoDBSagaStore, SagaDataError, SagaValidationError
+from saga_store_pynamo import DynamoDBSagaStore, SagaDataError, SagaModel, SagaValidationError
 from saga_store_pynamo.aio import AsyncDynamoDBSagaStore
 from saga_store_pynamo.streams import (
     SagaChange,
@@ -322,3 +323,39 @@ def test_a_record_without_sequence_number_fails_the_whole_batch(
 def test_an_event_without_records_is_refused(store: DynamoDBSagaStore[Any]) -> None:
     with pytest.raises(SagaValidationError, match="Records"):
         handle_lambda_event({"detail": {}}, store, lambda c: None)
+
+
+class BlobSaga(SagaModel):
+    class Meta:
+        table_name = TABLE
+        region = REGION
+
+    blob = BinaryAttribute(null=True, legacy_encoding=False)
+    blobs = BinarySetAttribute(null=True, legacy_encoding=False)
+
+
+def test_binary_values_load_as_bytes_in_both_shapes() -> None:
+    # The Lambda runtime delivers binary as base64 text; the Streams API as bytes.
+    store = DynamoDBSagaStore(BlobSaga, region=REGION, credentials=CREDENTIALS)
+    as_text = image(saga_name="BlobSaga", blob={"B": "AAE="}, blobs={"BS": ["AAE=", "AgM="]})
+    record = lambda_record("INSERT", new=as_text)
+    untouched = copy.deepcopy(record)
+    from_lambda = decode_record(record, store)
+    assert record == untouched  # the caller's record is not changed
+    as_bytes = image(
+        saga_name="BlobSaga", blob={"B": b"\x00\x01"}, blobs={"BS": [b"\x00\x01", b"\x02\x03"]}
+    )
+    from_api = decode_record(api_record(lambda_record("INSERT", new=as_bytes)), store)
+    for change in (from_lambda, from_api):
+        assert change is not None
+        assert isinstance(change.new, BlobSaga)
+        assert change.new.blob == b"\x00\x01"
+        assert change.new.blobs == {b"\x00\x01", b"\x02\x03"}
+
+
+def test_binary_text_that_is_not_base64_is_a_data_error() -> None:
+    store = DynamoDBSagaStore(BlobSaga, region=REGION, credentials=CREDENTIALS)
+    record = lambda_record("INSERT", new=image(saga_name="BlobSaga", blob={"B": "not base64!"}))
+    with pytest.raises(SagaDataError, match="base64") as caught:
+        decode_record(record, store)
+    assert caught.value.__cause__ is not None
