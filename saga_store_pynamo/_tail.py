@@ -10,14 +10,17 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import timezone
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from ._plain import plain_value
 from ._stream_records import SagaChange, StreamGap
 from .errors import SagaStoreError
 from .store import DynamoDBSagaStore
+
+if TYPE_CHECKING:
+    from ._stream_reader import ChangeStream
 
 __all__ = ["add_parser", "add_schema_arguments", "cmd_tail", "format_change", "json_change"]
 
@@ -55,45 +58,56 @@ def add_schema_arguments(schema: argparse.ArgumentParser) -> None:
 
 def cmd_tail(args: argparse.Namespace, out: TextIO) -> int:
     """Print each change of ``args.name`` as it happens, until Ctrl-C (exit status 0)."""
-    from .cli import _store  # the store every table command builds from the options
+    from .cli import _store, stop_signals_interrupt  # as every table command does
     from .streams import iter_changes
 
     err = sys.stderr
     try:
-        store: DynamoDBSagaStore[Any] = _store(args)
-
-        def gap(found: StreamGap) -> None:
-            err.write(f"saga-store: gap: {found.message}\n")
-            err.flush()
-
-        def unreadable(record: Mapping[str, Any], exc: SagaStoreError) -> None:
-            number = record.get("dynamodb", {}).get("SequenceNumber", "?")
-            err.write(f"saga-store: record {number} skipped: {exc}\n")
-            err.flush()
-
-        changes = iter_changes(
-            store,
-            start=_STARTS[args.start],  # type: ignore[arg-type]
-            follow=True,
-            saga_names=[args.name],
-            on_gap=gap,
-            on_error=unreadable,
-        )
-        err.write(
-            f"saga-store: following {args.name} in table {store.table_name!r} "
-            f"(stream {changes.stream_label}, from {args.start}); Ctrl-C stops\n"
-        )
-        err.flush()
-        try:
-            for change in changes:
-                line = json.dumps(json_change(change), sort_keys=True) if args.json else None
-                out.write((line or format_change(change)) + "\n")
-                out.flush()
-        finally:
-            changes.close()
+        with stop_signals_interrupt():
+            return _follow(args, out, err, _store(args), iter_changes)
     except KeyboardInterrupt:
         err.write("saga-store: tail stopped\n")
         return 0
+
+
+def _follow(
+    args: argparse.Namespace,
+    out: TextIO,
+    err: TextIO,
+    store: DynamoDBSagaStore[Any],
+    iter_changes: Callable[..., ChangeStream],
+) -> int:
+    """Print the changes of ``args.name`` until interrupted."""
+
+    def gap(found: StreamGap) -> None:
+        err.write(f"saga-store: gap: {found.message}\n")
+        err.flush()
+
+    def unreadable(record: Mapping[str, Any], exc: SagaStoreError) -> None:
+        number = record.get("dynamodb", {}).get("SequenceNumber", "?")
+        err.write(f"saga-store: record {number} skipped: {exc}\n")
+        err.flush()
+
+    changes = iter_changes(
+        store,
+        start=_STARTS[args.start],
+        follow=True,
+        saga_names=[args.name],
+        on_gap=gap,
+        on_error=unreadable,
+    )
+    err.write(
+        f"saga-store: following {args.name} in table {store.table_name!r} "
+        f"(stream {changes.stream_label}, from {args.start}); Ctrl-C stops\n"
+    )
+    err.flush()
+    try:
+        for change in changes:
+            line = json.dumps(json_change(change), sort_keys=True) if args.json else None
+            out.write((line or format_change(change)) + "\n")
+            out.flush()
+    finally:
+        changes.close()
     return 0
 
 

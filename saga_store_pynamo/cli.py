@@ -14,6 +14,7 @@ when there is no terminal to confirm on).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import importlib
 import json
@@ -23,7 +24,7 @@ import re
 import signal
 import socket
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
@@ -613,6 +614,21 @@ _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def stop_signals_interrupt() -> Iterator[None]:
+    """SIGINT and SIGTERM raise ``KeyboardInterrupt`` inside the block.
+
+    SIGTERM (docker stop, systemd, kill) would otherwise end Python at once, and a shell
+    starts a background job with SIGINT ignored, so Python would never raise on Ctrl-C.
+    """
+    previous = {sig: signal.signal(sig, _interrupt) for sig in _STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _local_data_dir(text: str | None) -> Path | None:

@@ -90,7 +90,9 @@ def store(endpoint: str) -> Iterator[DynamoDBSagaStore[Any]]:
 class Tail:
     """A running ``saga-store tail``, its stdout lines read on a thread."""
 
-    def __init__(self, store: DynamoDBSagaStore[Any], *options: str) -> None:
+    def __init__(
+        self, store: DynamoDBSagaStore[Any], *options: str, background: bool = False
+    ) -> None:
         args = command(
             "tail",
             NAME,
@@ -111,6 +113,8 @@ class Tail:
             text=True,
             cwd=ROOT,
             env=environment(),
+            # As a shell starts a background job (`saga-store tail ... &`): SIGINT ignored.
+            preexec_fn=_ignore_sigint if background else None,
         )
         self.lines: queue.Queue[str | None] = queue.Queue()
         self.errors: queue.Queue[str | None] = queue.Queue()
@@ -138,8 +142,8 @@ class Tail:
             if "Ctrl-C stops" in line:
                 return
 
-    def interrupt(self) -> int:
-        self.process.send_signal(signal.SIGINT)
+    def interrupt(self, signum: int = signal.SIGINT) -> int:
+        self.process.send_signal(signum)
         return self.process.wait(timeout=LINE_TIMEOUT)
 
     def stop_output(self) -> list[str]:
@@ -156,6 +160,26 @@ class Tail:
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait()
+
+
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_tail_started_in_the_background_stops_on_sigint_and_sigterm(
+    store: DynamoDBSagaStore[Any], signum: int
+) -> None:
+    tail = Tail(store, "--from", "latest", background=True)
+    try:
+        tail.wait_until_following()
+        status = tail.interrupt(signum)
+    finally:
+        tail.kill()
+    assert status == 0
+    stderr = tail.stop_output()
+    assert not any("Traceback" in line for line in stderr), stderr
+    assert stderr[-1] == "saga-store: tail stopped"
 
 
 def live(store: DynamoDBSagaStore[Any]) -> OrderSaga:
