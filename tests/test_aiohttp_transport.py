@@ -335,7 +335,7 @@ def test_the_package_imports_without_aiohttp() -> None:
         "try:\n"
         "    AsyncHttpTransport(object(), max_connections=1)\n"
         "except ImportError as error:\n"
-        "    assert 'saga-store-pynamo[aio]' in str(error), error\n"
+        "    assert '[aio] extra' in str(error), error\n"
         "else:\n"
         "    raise SystemExit('no ImportError')\n"
         "print('ok')\n"
