@@ -22,6 +22,7 @@ from saga_store_pynamo.streams import (
     iter_changes,
     streams_client,
 )
+from saga_store_pynamo.testing import serve_dynamodb_local
 from tests.conftest import Backend
 from tests.models import OrderSaga, PaymentSaga
 
@@ -272,13 +273,20 @@ def test_the_asyncio_store_is_accepted(
     assert decode_record(changes[0].record, aio) == changes[0]
 
 
+@pytest.fixture(scope="module")
+def quiet_dynamodb_local() -> Iterator[str]:
+    """A DynamoDB Local of this module's own: its TTL sweep walks every table of the server,
+    and on the session's server, after the whole suite's tables, an expired item can wait
+    for longer than a test should."""
+    with serve_dynamodb_local() as endpoint:
+        yield endpoint
+
+
 @pytest.mark.ddblocal
-def test_ttl_expiry_reads_back_as_expired_on_dynamodb_local(
-    dynamodb_local_endpoint: str,
-) -> None:
+def test_ttl_expiry_reads_back_as_expired_on_dynamodb_local(quiet_dynamodb_local: str) -> None:
     """DynamoDB Local deletes expired items within seconds and records them with the event
     name ``UNKNOWN_TO_SDK_VERSION`` (no ``userIdentity``); read as ``expired``."""
-    backend = Backend("dynamodb-local", dynamodb_local_endpoint, max_item_bytes=409_600)
+    backend = Backend("dynamodb-local", quiet_dynamodb_local, max_item_bytes=409_600)
     store = backend.store(OrderSaga, table_name=f"stream-ttl-{uuid.uuid4().hex[:8]}")
     create_table(store, stream_view_type="NEW_AND_OLD_IMAGES")
     try:
