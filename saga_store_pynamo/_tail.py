@@ -14,6 +14,8 @@ from collections.abc import Callable, Mapping
 from datetime import timezone
 from typing import TYPE_CHECKING, Any, TextIO
 
+from ._cli_local import stop_signals_interrupt
+from ._cli_options import store_from_args
 from ._plain import plain_value
 from ._stream_records import SagaChange, StreamGap
 from .errors import SagaStoreError
@@ -58,13 +60,12 @@ def add_schema_arguments(schema: argparse.ArgumentParser) -> None:
 
 def cmd_tail(args: argparse.Namespace, out: TextIO) -> int:
     """Print each change of ``args.name`` as it happens, until Ctrl-C (exit status 0)."""
-    from .cli import _store, stop_signals_interrupt  # as every table command does
     from .streams import iter_changes
 
     err = sys.stderr
     try:
         with stop_signals_interrupt():
-            return _follow(args, out, err, _store(args), iter_changes)
+            return _follow(args, out, err, store_from_args(args), iter_changes)
     except KeyboardInterrupt:
         err.write("saga-store: tail stopped\n")
         return 0

@@ -14,220 +14,36 @@ when there is no terminal to confirm on).
 from __future__ import annotations
 
 import argparse
-import contextlib
-import dataclasses
-import importlib
 import json
 import logging
 import os
-import re
-import signal
-import socket
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import datetime, timezone
-from pathlib import Path
+from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any, NoReturn, TextIO
 
 from botocore.exceptions import BotoCoreError
-from pynamodb.attributes import Attribute, BinaryAttribute, BinarySetAttribute, JSONAttribute
 
-from . import _plain, _tail
-from ._connection import configured_region
-from ._model_info import model_info
-from ._telemetry import LOGGER_NAME
-from ._validation import MAX_PARTITION_KEY_BYTES, MAX_SORT_KEY_BYTES, check_key
-from .errors import SagaStoreError, SagaStoreRequestError, TableNotFoundError
-from .models import SagaModel
-from .store import CORRELATION_INDEX, DynamoDBSagaStore
-
-__all__ = ["main"]
-
-_ENV = {
-    "table": "SAGA_STORE_TABLE",
-    "region": "SAGA_STORE_REGION",
-    "endpoint": "SAGA_STORE_ENDPOINT",
-    "model": "SAGA_STORE_MODEL",
-}
-
-
-class CommandError(Exception):
-    """An expected failure: printed as one line, exit status 1."""
-
-
-class UsageError(Exception):
-    """A command used in a way it refuses: printed as one line, exit status 2."""
-
-
-def load_model(path: str) -> type[SagaModel]:
-    """Import ``package.module:ClassName`` and check that it is a ``SagaModel`` subclass.
-
-    The module is imported as ``python -m`` would find it: from the current directory first,
-    then the installed packages (the ``saga-store`` script alone would not look in the
-    current directory, so a project's ``shop.models`` needed ``PYTHONPATH=.``).
-    """
-    module_name, _, class_name = path.partition(":")
-    if not (_MODULE_PATH.fullmatch(module_name) and _CLASS_PATH.fullmatch(class_name)):
-        raise CommandError(
-            f"--model {path!r}: must look like 'package.module:ClassName' (or "
-            "'SagaName=package.module:ClassName' for one saga name)"
-        )
-    _current_directory_on_path()
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        missing = exc.name or ""
-        if module_name == missing or module_name.startswith(missing + "."):
-            raise CommandError(
-                f"--model {path!r}: cannot import model module {module_name!r}: {exc} (looked "
-                f"in the current directory {os.getcwd()} and the installed packages; run "
-                "saga-store from your project's directory, or install the package)"
-            ) from exc
-        raise CommandError(
-            f"--model {path!r}: cannot import model module {module_name!r}: importing it "
-            f"failed: {exc}"
-        ) from exc
-    except Exception as exc:  # a syntax error or any failure in the module's own code
-        raise CommandError(
-            f"--model {path!r}: cannot import model module {module_name!r}: importing it "
-            f"failed: {type(exc).__name__}: {' '.join(str(exc).split())}"
-        ) from exc
-    model: Any = module
-    for part in class_name.split("."):
-        model = getattr(model, part, _MISSING)
-        if model is _MISSING:
-            raise CommandError(
-                f"--model {path!r}: module {module_name!r} has no {class_name!r}, so it is not "
-                "a SagaModel subclass"
-            )
-    if not (isinstance(model, type) and issubclass(model, SagaModel)):
-        what = "a class" if isinstance(model, type) else f"a {type(model).__name__}"
-        raise CommandError(f"--model {path!r}: {class_name} is {what}, not a SagaModel subclass")
-    return model
-
-
-_MODULE_PATH = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
-_CLASS_PATH = _MODULE_PATH
-_MISSING = object()
-
-
-def _current_directory_on_path() -> None:
-    """Put the current directory first on ``sys.path``, where ``python -m`` puts it."""
-    cwd = os.getcwd()
-    if not any(os.path.abspath(entry or os.curdir) == cwd for entry in sys.path):
-        sys.path.insert(0, cwd)
-
-
-@dataclasses.dataclass(frozen=True)
-class ModelChoice:
-    """The ``--model`` options: a default model, and a model per saga name."""
-
-    default: type[SagaModel] | None
-    named: Mapping[str, type[SagaModel]]
-
-    def for_meta(self) -> type[SagaModel]:
-        """The model whose ``Meta`` gives the table, region and endpoint defaults."""
-        if self.default is not None:
-            return self.default
-        return next(iter(self.named.values()), SagaModel)
-
-
-def parse_models(specs: Sequence[str]) -> ModelChoice:
-    """``--model`` options: ``package.module:Class`` (the default model, at most one) and
-    ``SagaName=package.module:Class`` (the model of that saga name, one per name)."""
-    default: type[SagaModel] | None = None
-    default_spec = ""
-    named: dict[str, type[SagaModel]] = {}
-    named_specs: dict[str, str] = {}
-    for spec in specs:
-        name, equals, path = spec.partition("=")
-        if not equals:
-            model = load_model(spec)
-            if default is not None and default is not model:
-                raise CommandError(
-                    f"--model: two default models, {default_spec!r} and {spec!r}; give at most "
-                    "one 'package.module:Class', and 'SagaName=package.module:Class' for each "
-                    "other saga name"
-                )
-            default, default_spec = model, spec
-            continue
-        name = name.strip()
-        if not name:
-            raise CommandError(
-                f"--model {spec!r}: the saga name before '=' is empty; use "
-                "'SagaName=package.module:ClassName'"
-            )
-        check_key("--model saga name", name, MAX_PARTITION_KEY_BYTES)
-        model = load_model(path.strip())
-        if name in named and named[name] is not model:
-            raise CommandError(
-                f"--model: two models for saga name {name!r}, {named_specs[name]!r} and "
-                f"{spec!r}; give one model per saga name"
-            )
-        named[name], named_specs[name] = model, spec
-    return ModelChoice(default, named)
-
-
-def _model_specs(args: argparse.Namespace) -> list[str]:
-    """The ``--model`` options, else ``SAGA_STORE_MODEL`` (specs separated by commas or
-    spaces)."""
-    if args.model:
-        return list(args.model)
-    text = os.environ.get(_ENV["model"], "").strip()
-    return re.split(r"[\s,]+", text) if text else []
-
-
-def parse_date(text: str) -> datetime:
-    """An ISO 8601 date or datetime; without a time zone it is taken as UTC."""
-    try:
-        value = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
-    except ValueError as exc:
-        raise CommandError(
-            f"--before: {text!r} is not an ISO 8601 date such as 2026-01-31 or 2026-01-31T12:00:00Z"
-        ) from exc
-    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
-
-
-def utc_text(value: datetime) -> str:
-    """A datetime as the store writes it: UTC, microseconds, a ``Z`` suffix."""
-    return value.astimezone(timezone.utc).isoformat("T", "microseconds")[:-6] + "Z"
-
-
-def _store(args: argparse.Namespace) -> DynamoDBSagaStore[Any]:
-    models = parse_models(_model_specs(args))
-    meta: Any = models.for_meta().Meta
-    table = args.table
-    if table is None and models.default is None and len(models.named) > 1:
-        tables = sorted({getattr(m.Meta, "table_name", None) or "" for m in models.named.values()})
-        if len(tables) > 1:
-            raise CommandError(
-                f"--model: the models name different tables ({', '.join(map(repr, tables))}); "
-                "pass --table (SAGA_STORE_TABLE)"
-            )
-    region = args.region or getattr(meta, "region", None) or configured_region()
-    if not region:
-        raise CommandError(_NO_REGION)
-    endpoint = args.endpoint or getattr(meta, "host", None)
-    store: DynamoDBSagaStore[Any] = DynamoDBSagaStore(
-        models.default or SagaModel,
-        models=models.named,
-        table_name=table if table is not None else getattr(meta, "table_name", None),
-        region=region,
-        endpoint=endpoint,
-    )
-    args.connected_store = store  # for the error messages, which name its table and region
-    return store
-
-
-_NO_REGION = (
-    "no region: pass --region or set SAGA_STORE_REGION (AWS_REGION, AWS_DEFAULT_REGION and "
-    "the AWS profile's region are read too)"
+from . import _tail
+from ._cli_local import DEFAULT_LOCAL_PORT, cmd_local, port_number
+from ._cli_options import (
+    ENV,
+    NO_REGION,
+    CommandError,
+    UsageError,
+    model_specs,
+    parse_date,
+    schema_target,
+    store_from_args,
+    utc_text,
 )
+from ._cli_show import cmd_show, field_value, show_document
+from ._connection import configured_region
+from ._telemetry import LOGGER_NAME
+from .errors import SagaStoreError, SagaStoreRequestError, TableNotFoundError
+from .store import DynamoDBSagaStore
 
-
-def _schema_target(args: argparse.Namespace) -> Any:
-    return parse_models(_model_specs(args)).for_meta()
-
+__all__ = ["CommandError", "UsageError", "build_parser", "main", "show_document"]
 
 # -- commands ----------------------------------------------------------------------------------
 
@@ -235,7 +51,7 @@ def _schema_target(args: argparse.Namespace) -> Any:
 def cmd_create_table(args: argparse.Namespace, out: TextIO) -> int:
     from .table import create_table
 
-    store = _store(args)
+    store = store_from_args(args)
     created = create_table(
         store,
         billing_mode=args.billing_mode,
@@ -255,7 +71,7 @@ def cmd_schema(args: argparse.Namespace, out: TextIO) -> int:
         raise UsageError(
             "--streams goes with --format iam (the stream view type is a table setting)"
         )
-    model = _schema_target(args)
+    model = schema_target(args)
     table_name = args.table or model.Meta.table_name
     region = args.region or getattr(model.Meta, "region", None) or configured_region()
     if args.format == "json":
@@ -266,7 +82,7 @@ def cmd_schema(args: argparse.Namespace, out: TextIO) -> int:
         text = iac.terraform(model, table_name=table_name)
     else:
         if not region:
-            raise CommandError(_NO_REGION.replace("no region:", "no region for the IAM policy:"))
+            raise CommandError(NO_REGION.replace("no region:", "no region for the IAM policy:"))
         options = {} if args.account_id is None else {"account_id": args.account_id}
         text = (
             iac.iam_policy_json(
@@ -282,7 +98,7 @@ _LIST_COLUMNS = ("saga_id", "correlation_id", "version", "is_completed", "update
 
 
 def cmd_list(args: argparse.Namespace, out: TextIO) -> int:
-    store = _store(args)
+    store = store_from_args(args)
     model = store.model_for(args.name)
     fields = list(model.get_attributes())
     extra = _parse_fields(args.fields, fields) if args.fields else []
@@ -324,154 +140,12 @@ def _parse_fields(text: str, fields: Sequence[str]) -> list[str]:
     return [name for name in names if name not in _LIST_COLUMNS]
 
 
-def field_value(state: SagaModel, name: str) -> Any:
-    """One field of a loaded saga as plain JSON data; datetimes as UTC ``...Z`` text."""
-    return typed_value(state.get_attributes()[name], getattr(state, name))
-
-
-def typed_value(attribute: Attribute[Any], value: Any) -> Any:
-    """A model attribute's Python value as plain JSON data, as ``list --json`` and ``show``
-    print it: datetimes (``UTCDateTimeAttribute``, ``TTLAttribute``) as UTC ``...Z`` text,
-    a ``JSONAttribute`` as the JSON it holds, binary as base64 of the bytes the model reads
-    (legacy-encoded or not), anything else as its stored form (``plain_value``)."""
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        return utc_text(value)
-    if isinstance(attribute, JSONAttribute):
-        return value
-    if isinstance(attribute, BinaryAttribute) and isinstance(value, bytes):
-        return _base64(value)
-    if isinstance(attribute, BinarySetAttribute) and isinstance(value, (set, frozenset)):
-        return [_base64(blob) for blob in sorted(value)]
-    return plain_value({attribute.attr_type: attribute.serialize(value)})
-
-
-def show_document(model: type[SagaModel] | None, item: Mapping[str, Any]) -> dict[str, Any]:
-    """A stored item as ``show`` prints it: every stored attribute, by its stored name.
-
-    The attributes ``model`` declares are read through the model (``typed_value``); the others,
-    and every attribute when ``model`` is None (``--raw``), as stored (``plain_value``). Only
-    what the item holds is printed: no model default is filled in and nothing is dropped.
-    """
-    declared = {} if model is None else _declared(model)
-    document: dict[str, Any] = {}
-    for stored_name, value in item.items():
-        attribute = declared.get(stored_name)
-        document[stored_name] = (
-            plain_value(value) if attribute is None else _read_typed(attribute, value)
-        )
-    return document
-
-
-def _declared(model: type[SagaModel]) -> dict[str, Attribute[Any]]:
-    return {attribute.attr_name: attribute for attribute in model.get_attributes().values()}
-
-
-def _read_typed(attribute: Attribute[Any], value: Mapping[str, Any]) -> Any:
-    if "NULL" in value:
-        return None
-    try:
-        python_value = attribute.deserialize(attribute.get_value(dict(value)))
-    except Exception:  # stored with another type than the model declares: print it as stored
-        return plain_value(value)
-    return typed_value(attribute, python_value)
-
-
 def _cell(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, (str, bool)):
         return str(value)  # booleans as True/False, as the completed column always printed
     return json.dumps(value, sort_keys=True)
-
-
-def cmd_show(args: argparse.Namespace, out: TextIO) -> int:
-    if (args.saga_id is None) == (args.correlation_id is None):
-        raise UsageError("show takes a saga id or --correlation-id ID (one of them)")
-    store = _store(args)
-    if args.saga_id is not None:
-        saga_id = args.saga_id
-        item = _read_item(store, args.name, saga_id)
-        where = f"id {saga_id!r}"
-    else:
-        ids = _ids_by_correlation(store, args.name, args.correlation_id)
-        where = f"correlation id {args.correlation_id!r}"
-        if len(ids) > 1:
-            shown = ", ".join(ids[:_MAX_IDS_SHOWN]) + (", ..." if len(ids) > _MAX_IDS_SHOWN else "")
-            raise CommandError(
-                f"{len(ids)} {args.name!r} sagas have {where} in {store.table_name!r} ({shown}); "
-                f"show one by its id: saga-store show {args.name} ID"
-            )
-        # The index is eventually consistent: the item itself comes from a consistent read.
-        item = _read_item(store, args.name, ids[0]) if ids else None
-    if item is None:
-        raise CommandError(f"saga {args.name!r} {where} not found in {store.table_name!r}")
-    document = show_document(None if args.raw else store.model_for(args.name), item)
-    out.write(json.dumps(document, indent=2, sort_keys=True) + "\n")
-    return 0
-
-
-_MAX_IDS_SHOWN = 10
-
-
-def _ids_by_correlation(
-    store: DynamoDBSagaStore[Any], saga_name: str, correlation_id: str
-) -> list[str]:
-    """The ids of the sagas of ``saga_name`` with ``correlation_id``: Query on the
-    ``correlationIndex`` GSI, every page, keys only."""
-    check_key("saga_name", saga_name, MAX_PARTITION_KEY_BYTES)
-    check_key("correlation_id", correlation_id, MAX_SORT_KEY_BYTES)
-    info = model_info(store.model_for(saga_name))
-    request: dict[str, Any] = {
-        "TableName": store.table_name,
-        "IndexName": CORRELATION_INDEX,
-        "KeyConditionExpression": "#n = :n AND #c = :c",
-        "ProjectionExpression": "#i",
-        "ExpressionAttributeNames": {
-            "#n": info.hash_key,
-            "#c": info.correlation_id,
-            "#i": info.range_key,
-        },
-        "ExpressionAttributeValues": {":n": {"S": saga_name}, ":c": {"S": correlation_id}},
-    }
-    ids: list[str] = []
-    while True:
-        response = store._dispatch("Query", request)
-        ids.extend(item[info.range_key]["S"] for item in response.get("Items") or [])
-        start = response.get("LastEvaluatedKey")
-        if not start:
-            return ids
-        request = {**request, "ExclusiveStartKey": start}
-
-
-def _read_item(
-    store: DynamoDBSagaStore[Any], saga_name: str, saga_id: str
-) -> dict[str, Any] | None:
-    """The stored item as DynamoDB holds it (every attribute, declared or not), or None.
-
-    One strongly consistent GetItem, as ``get_by_id`` sends; the model would drop the
-    attributes it does not declare.
-    """
-    check_key("saga_name", saga_name, MAX_PARTITION_KEY_BYTES)
-    check_key("saga_id", saga_id, MAX_SORT_KEY_BYTES)
-    info = model_info(store.model_for(saga_name))
-    key = {info.hash_key: {"S": saga_name}, info.range_key: {"S": saga_id}}
-    request = {"TableName": store.table_name, "Key": key, "ConsistentRead": True}
-    response = store._dispatch("GetItem", request)
-    item: dict[str, Any] | None = response.get("Item")
-    return item
-
-
-def plain_value(value: Mapping[str, Any]) -> Any:
-    """A DynamoDB attribute value (``{"S": ...}``, ...) as plain JSON data (``_plain``)."""
-    try:
-        return _plain.plain_value(value)
-    except ValueError as exc:
-        raise CommandError(str(exc)) from exc
-
-
-_base64 = _plain.base64_text
 
 
 def cmd_purge(args: argparse.Namespace, out: TextIO) -> int:
@@ -484,7 +158,7 @@ def cmd_purge(args: argparse.Namespace, out: TextIO) -> int:
             "purge deletes without asking only with --yes, and stdin is not a terminal to "
             "confirm on; pass --yes (nothing was deleted)"
         )
-    store = _store(args)
+    store = store_from_args(args)
     if args.dry_run:
         return _purge_listing(store, args.name, before, out)
     if not args.yes:
@@ -544,149 +218,6 @@ def confirm_purge(
     return answer.strip().lower() in ("y", "yes")
 
 
-DEFAULT_LOCAL_PORT = 8000
-"""``saga-store local``'s port: DynamoDB Local's own default, so the endpoint stays the same
-from one run to the next."""
-
-LOCAL_REGION = "us-east-1"
-"""The region ``saga-store local`` suggests when none is configured (any region works)."""
-
-
-def _port(text: str) -> int:
-    try:
-        port = int(text)
-    except ValueError:
-        port = -1
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"must be a port number from 0 to 65535, got {text!r}")
-    return port
-
-
-def cmd_local(args: argparse.Namespace, out: TextIO) -> int:
-    """Run DynamoDB Local in the foreground until SIGINT or SIGTERM; exit 0 when stopped so."""
-    from .dynamodb_local import DynamoDBLocal, DynamoDBLocalUnavailable, unavailable_reason
-
-    reason = unavailable_reason()
-    if reason is not None:
-        raise CommandError(reason)
-    data_dir = _local_data_dir(args.data_dir)
-    if args.port and _port_in_use(args.port):
-        raise CommandError(
-            f"--port {args.port}: the port is in use (another DynamoDB Local?); pass --port N "
-            "with a free port, or --port 0 to pick one"
-        )
-    server = DynamoDBLocal(port=args.port or None, shared_db=True, data_dir=data_dir)
-    # SIGTERM (docker stop, systemd, kill) stops the server as Ctrl-C does; by default it
-    # would end Python at once and leave the Java process behind. SIGINT is set too: a shell
-    # starts a background job with SIGINT ignored, and Python then never raises on it.
-    previous = {sig: signal.signal(sig, _interrupt) for sig in _STOP_SIGNALS}
-    try:
-        sys.stderr.write("saga-store: starting DynamoDB Local (the first start installs it)\n")
-        sys.stderr.flush()
-        try:
-            server.start()
-        except DynamoDBLocalUnavailable as exc:
-            raise CommandError(_launch_failure(str(exc))) from exc
-        _print_local_banner(server.endpoint, server.pid, data_dir, out)
-        code = server.wait()
-        raise CommandError(
-            f"DynamoDB Local exited by itself with exit status {code}; start it again with "
-            "saga-store local"
-        )
-    except KeyboardInterrupt:
-        pass
-    finally:
-        # A second Ctrl-C must not interrupt the stop and leave Java running.
-        for sig in _STOP_SIGNALS:
-            signal.signal(sig, signal.SIG_IGN)
-        try:
-            server.stop()
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-    out.write("DynamoDB Local stopped\n")
-    out.flush()
-    return 0
-
-
-_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
-@contextlib.contextmanager
-def stop_signals_interrupt() -> Iterator[None]:
-    """SIGINT and SIGTERM raise ``KeyboardInterrupt`` inside the block.
-
-    SIGTERM (docker stop, systemd, kill) would otherwise end Python at once, and a shell
-    starts a background job with SIGINT ignored, so Python would never raise on Ctrl-C.
-    """
-    previous = {sig: signal.signal(sig, _interrupt) for sig in _STOP_SIGNALS}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
-def _local_data_dir(text: str | None) -> Path | None:
-    if text is None:
-        return None
-    path = Path(text).expanduser()
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise CommandError(f"--data-dir {text!r}: cannot use it as a directory: {exc}") from exc
-    return path.resolve()
-
-
-def _port_in_use(port: int) -> bool:
-    """Whether binding ``port`` on every interface, as DynamoDB Local does, would fail."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(("", port))
-        except OSError:
-            return True
-    return False
-
-
-def _launch_failure(message: str) -> str:
-    """The launcher's error in one line: its first line, and the last line of Java's log."""
-    first, *rest = message.strip().splitlines() or ["DynamoDB Local did not start"]
-    log = [line.strip() for line in rest if line.strip()]
-    first = first.replace("pass port=None", "pass --port 0").rstrip(" .:")
-    return f"{first} (last log line: {log[-1]})" if log else first
-
-
-def _print_local_banner(endpoint: str, pid: int | None, data_dir: Path | None, out: TextIO) -> None:
-    storage = f"tables kept in {data_dir}" if data_dir else "in memory (gone when it stops)"
-    lines = [
-        f"DynamoDB Local is running at {endpoint}",
-        f"  Java process {pid}; {storage}; one database for every access key and region",
-        "Point the saga-store command and your application at it (in another shell):",
-        f"  export SAGA_STORE_ENDPOINT={endpoint}",
-        f"  export AWS_ENDPOINT_URL_DYNAMODB={endpoint}",
-    ]
-    if not configured_region():
-        lines.append(f"  export AWS_DEFAULT_REGION={LOCAL_REGION}")
-    if not _credentials_configured():
-        lines.append("  export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local  # any value")
-    lines.append("Stop it with Ctrl-C.")
-    out.write("\n".join(lines) + "\n")
-    out.flush()
-
-
-def _credentials_configured() -> bool:
-    """Whether this environment names credentials (keys, a profile or a credentials file)."""
-    if os.environ.get("AWS_ACCESS_KEY_ID") or os.environ.get("AWS_PROFILE"):
-        return True
-    shared = os.environ.get("AWS_SHARED_CREDENTIALS_FILE") or "~/.aws/credentials"
-    return Path(shared).expanduser().is_file()
-
-
 def cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
     from . import demo
 
@@ -716,14 +247,14 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     group = common.add_argument_group("connection (each also from an environment variable)")
     group.add_argument(
-        "--table", default=os.environ.get(_ENV["table"]), help="table name [SAGA_STORE_TABLE]"
+        "--table", default=os.environ.get(ENV["table"]), help="table name [SAGA_STORE_TABLE]"
     )
     group.add_argument(
-        "--region", default=os.environ.get(_ENV["region"]), help="AWS region [SAGA_STORE_REGION]"
+        "--region", default=os.environ.get(ENV["region"]), help="AWS region [SAGA_STORE_REGION]"
     )
     group.add_argument(
         "--endpoint",
-        default=os.environ.get(_ENV["endpoint"]),
+        default=os.environ.get(ENV["endpoint"]),
         help="endpoint URL, e.g. http://localhost:8000 for DynamoDB Local [SAGA_STORE_ENDPOINT]",
     )
     group.add_argument(
@@ -829,7 +360,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     local.add_argument(
         "--port",
-        type=_port,
+        type=port_number,
         default=DEFAULT_LOCAL_PORT,
         help=f"TCP port (default {DEFAULT_LOCAL_PORT}; 0 picks a free one)",
     )
@@ -869,7 +400,7 @@ def explain(exc: Exception, args: argparse.Namespace) -> str:
             command.append(f"--region {store.region}")
         if endpoint:
             command.append(f"--endpoint {endpoint}")
-        command.extend(f"--model {spec}" for spec in _model_specs(args))
+        command.extend(f"--model {spec}" for spec in model_specs(args))
         return (
             f"table {store.table_name!r} does not exist in region {store.region or '(none)'} "
             f"at {where}; create it with: {' '.join(command)}"

@@ -32,7 +32,7 @@ from pynamodb.attributes import (
     UTCDateTimeAttribute,
 )
 
-from saga_store_pynamo import DynamoDBSagaStore, SagaModel, cli
+from saga_store_pynamo import DynamoDBSagaStore, SagaModel, _cli_local, cli
 from tests.conftest import CREDENTIALS, IN_CI, REGION
 from tests.models import OrderSaga, PaymentSaga
 
@@ -568,7 +568,7 @@ def test_purge_on_a_terminal_asks_first(
     status: int,
 ) -> None:
     deleted: list[str] = []
-    monkeypatch.setattr(cli, "_store", lambda args: _fake_store(2, deleted))
+    monkeypatch.setattr(cli, "store_from_args", lambda args: _fake_store(2, deleted))
     monkeypatch.setattr(sys, "stdin", FakeTerminal(answer))
     assert cli.main(["purge", NAME, "--before", "2026-01-31"]) == status
     captured = capsys.readouterr()
@@ -888,6 +888,6 @@ def test_launch_failure_is_one_line_with_the_last_log_line() -> None:
     message = (
         "DynamoDB Local exited with code 1 during startup (command: java ...). End of its log:"
     )
-    line = cli._launch_failure(f"{message}\nstarting\nException: bad flag\n")
+    line = _cli_local._launch_failure(f"{message}\nstarting\nException: bad flag\n")
     assert line == f"{message.rstrip(' .:')} (last log line: Exception: bad flag)"
     assert "\n" not in line
