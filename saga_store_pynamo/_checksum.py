@@ -37,8 +37,10 @@ def check_crc32(response_dict: dict[str, Any], **_: Any) -> None:
 
 
 def checked_client(client: Any) -> Any:
-    """``client`` with the CRC32 check installed (once per botocore client)."""
+    """``client`` with the CRC32 check installed on its service's answers (once per botocore
+    client): DynamoDB's, and DynamoDB Streams', which carry the same header."""
     if not getattr(client, _MARK, False):
-        client.meta.events.register("before-parse.dynamodb", check_crc32)
+        service = client.meta.service_model.service_id.hyphenize()
+        client.meta.events.register(f"before-parse.{service}", check_crc32)
         setattr(client, _MARK, True)
     return client

@@ -25,7 +25,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.parsers import ResponseParserError
 
-from ._checksum import check_crc32
+from ._checksum import checked_client
 from ._stream_records import (
     SagaChange,
     StreamGap,
@@ -85,18 +85,14 @@ def streams_client(store: Any) -> Any:
 
 
 def _checked(client: Any) -> Any:
-    """``client`` with every answer checked against its ``x-amz-crc32`` (once per botocore
-    client; an object without botocore's event system is used as it is).
+    """``client`` with every answer checked against its ``x-amz-crc32`` (``checked_client``);
+    a stand-in without botocore's event system is used as it is.
 
-    Streams answers carry the header as DynamoDB's do; without the check a body corrupted on
-    the way could parse as a page without records (botocore reads unparsable JSON as an
-    error message), ending a shard early, or carry a wrong image.
+    Without the check a Streams body corrupted on the way could parse as a page without
+    records (botocore reads unparsable JSON as an error message), ending a shard early, or
+    carry a wrong image.
     """
-    events = getattr(getattr(client, "meta", None), "events", None)
-    if events is not None and not getattr(client, "_saga_store_checks_crc32", False):
-        events.register("before-parse.dynamodbstreams", check_crc32)
-        client._saga_store_checks_crc32 = True
-    return client
+    return checked_client(client) if hasattr(client, "meta") else client
 
 
 @dataclasses.dataclass

@@ -60,9 +60,12 @@ def test_corrupted_cut_and_throttled_answers_are_retried_into_the_same_feed(
     faulty: tuple[FaultInjector, DynamoDBProxy], stream_store: DynamoDBSagaStore[Any]
 ) -> None:
     injector, _ = faulty
+    operations = ("DescribeStream", "GetShardIterator", "GetRecords")
+    before = {op: injector.requests[op] for op in operations}
     clean = list(iter_changes(stream_store))
     assert len(clean) == 12
-    for operation in ("DescribeStream", "GetShardIterator", "GetRecords"):
+    clean_requests = {op: injector.requests[op] - before[op] for op in operations}
+    for operation in operations:
         injector.queue(
             operation,
             CORRUPT_BODY,
@@ -72,10 +75,16 @@ def test_corrupted_cut_and_throttled_answers_are_retried_into_the_same_feed(
             error("LimitExceededException"),
             error("InternalServerError", status=500),
         )
+    before = {op: injector.requests[op] for op in operations}
     through_faults = list(iter_changes(stream_store))
     assert _feed(through_faults) == _feed(clean)
     # Every queued fault was met (6 per operation), so the retries above were exercised.
     assert sum(injector.injected.values()) == 18
+    # Each fault cost exactly one retried request: none was taken as an answer (a wrong
+    # x-amz-crc32 over an intact body too).
+    assert {op: injector.requests[op] - before[op] for op in operations} == {
+        op: clean_requests[op] + 6 for op in operations
+    }
 
 
 def test_a_fault_beyond_the_retries_is_a_named_error(
