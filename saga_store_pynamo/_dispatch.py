@@ -13,7 +13,7 @@ import time
 import types
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, NoReturn, Protocol
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol, TypeVar
 
 import botocore
 from botocore.client import BaseClient
@@ -137,15 +137,10 @@ def _send(
     while True:
         attempts.start(observers, request)
         try:
-            send: Callable[[str, dict[str, Any]], dict[str, Any]]
-            if (
-                transport is not None
-                and transport.handles(operation)
-                and not botocore_instrumented()
-            ):
-                send = transport.send
-            else:
-                send = botocore_send(connection)
+            own = _own_transport(transport, operation)
+            send: Callable[[str, dict[str, Any]], dict[str, Any]] = (
+                own.send if own is not None else botocore_send(connection)
+            )
             if not _signals_have_receivers():
                 response: dict[str, Any] = send(operation, request)
             else:
@@ -206,12 +201,9 @@ async def _send_async(
         try:
             signals = _signals_have_receivers()
             request_id = _pre_send_signal(connection, table_name, operation) if signals else None
-            if (
-                transport is not None
-                and transport.handles(operation)
-                and not botocore_instrumented()
-            ):
-                response = await transport.send(operation, request)
+            own_async = _own_transport(transport, operation)
+            if own_async is not None:
+                response = await own_async.send(operation, request)
             else:
                 response = await offload(
                     functools.partial(botocore_send(connection), operation, request)
@@ -225,6 +217,21 @@ async def _send_async(
                 trace.attempt_end(None)
             return response
         await asyncio.sleep(delay)
+
+
+class _Handles(Protocol):
+    def handles(self, operation: str) -> bool: ...
+
+
+_T = TypeVar("_T", bound=_Handles)
+
+
+def _own_transport(transport: _T | None, operation: str) -> _T | None:
+    """The store's own transport when it sends ``operation``, else None (botocore sends):
+    it handles the operation and no instrumentation waits on botocore's client."""
+    if transport is not None and transport.handles(operation) and not botocore_instrumented():
+        return transport
+    return None
 
 
 def botocore_instrumented() -> bool:
