@@ -19,7 +19,7 @@ import dataclasses
 import os
 import sys
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import boto3
@@ -46,6 +46,8 @@ __all__ = ["CREDENTIALS", "IN_CI", "REGION", "Backend", "RequestRecorder"]
 REGION = TEST_REGION
 CREDENTIALS = dict(TEST_CREDENTIALS)
 IN_CI = os.environ.get("CI", "").lower() == "true"
+#: The checkout's root, for subprocesses that import the package from it.
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @dataclasses.dataclass
@@ -89,6 +91,46 @@ def dynamodb_local_endpoint() -> Iterator[str]:
     """The endpoint of one DynamoDB Local server shared by the whole session."""
     with serve_dynamodb_local() as endpoint:
         yield endpoint
+
+
+@pytest.fixture(
+    scope="module",
+    params=["moto-server", pytest.param("dynamodb-local", marks=pytest.mark.ddblocal)],
+)
+def cli_endpoint(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A DynamoDB endpoint another process (the ``saga-store`` command) can reach: a moto
+    server, then DynamoDB Local."""
+    if request.param == "moto-server":
+        from moto.server import ThreadedMotoServer
+
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
+        server.start()
+        host, port = server._server.server_address  # type: ignore[attr-defined]
+        try:
+            yield f"http://{host}:{port}"
+        finally:
+            server.stop()
+    else:
+        yield request.getfixturevalue("dynamodb_local_endpoint")
+
+
+_CLI_SETTINGS = ("SAGA_STORE_TABLE", "SAGA_STORE_ENDPOINT", "SAGA_STORE_MODEL", "SAGA_STORE_REGION")
+
+
+def cli_environment(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of a ``saga-store`` subprocess: this checkout importable, the test
+    credentials, none of the CLI's own settings but those in ``env``."""
+    environment = {
+        **os.environ,
+        "PYTHONPATH": ROOT,
+        "PYTHONUNBUFFERED": "1",
+        "AWS_ACCESS_KEY_ID": CREDENTIALS["aws_access_key_id"],
+        "AWS_SECRET_ACCESS_KEY": CREDENTIALS["aws_secret_access_key"],
+    }
+    for name in _CLI_SETTINGS:
+        environment.pop(name, None)
+    environment.update(env or {})
+    return environment
 
 
 @pytest.fixture

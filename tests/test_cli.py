@@ -9,7 +9,6 @@ import io
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import threading
@@ -33,7 +32,7 @@ from pynamodb.attributes import (
 )
 
 from saga_store_pynamo import DynamoDBSagaStore, SagaModel, _cli_local, cli
-from tests.conftest import CREDENTIALS, IN_CI, REGION
+from tests.conftest import CREDENTIALS, IN_CI, REGION, cli_environment
 from tests.models import OrderSaga, PaymentSaga
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,21 +40,7 @@ NAME = "OrderSaga"
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    environment = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "AWS_ACCESS_KEY_ID": CREDENTIALS["aws_access_key_id"],
-        "AWS_SECRET_ACCESS_KEY": CREDENTIALS["aws_secret_access_key"],
-        **(env or {}),
-    }
-    for name in (
-        "SAGA_STORE_TABLE",
-        "SAGA_STORE_ENDPOINT",
-        "SAGA_STORE_MODEL",
-        "SAGA_STORE_REGION",
-    ):
-        if env is None or name not in env:
-            environment.pop(name, None)
+    environment = cli_environment(env)
     return subprocess.run(
         [sys.executable, "-m", "saga_store_pynamo", *args],
         capture_output=True,
@@ -67,31 +52,10 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
     )
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@pytest.fixture(
-    scope="module",
-    params=["moto-server", pytest.param("dynamodb-local", marks=pytest.mark.ddblocal)],
-)
-def endpoint(request: pytest.FixtureRequest) -> Iterator[str]:
-    """A DynamoDB endpoint another process can reach."""
-    if request.param == "moto-server":
-        from moto.server import ThreadedMotoServer
-
-        port = free_port()
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
-        server.start()
-        try:
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            server.stop()
-    else:
-        yield request.getfixturevalue("dynamodb_local_endpoint")
+@pytest.fixture
+def endpoint(cli_endpoint: str) -> str:
+    """A DynamoDB endpoint the CLI subprocess can reach (moto server, DynamoDB Local)."""
+    return cli_endpoint
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import queue
 import signal
 import subprocess
@@ -19,7 +18,7 @@ from typing import Any
 import pytest
 
 from saga_store_pynamo import DynamoDBSagaStore, create_table
-from tests.conftest import CREDENTIALS, REGION
+from tests.conftest import CREDENTIALS, REGION, cli_environment
 from tests.models import OrderSaga, PaymentSaga
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,42 +31,10 @@ def command(*args: str) -> list[str]:
     return [sys.executable, "-m", "saga_store_pynamo", *args]
 
 
-def environment() -> dict[str, str]:
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "PYTHONUNBUFFERED": "1",
-        "AWS_ACCESS_KEY_ID": CREDENTIALS["aws_access_key_id"],
-        "AWS_SECRET_ACCESS_KEY": CREDENTIALS["aws_secret_access_key"],
-    }
-    for name in (
-        "SAGA_STORE_TABLE",
-        "SAGA_STORE_ENDPOINT",
-        "SAGA_STORE_MODEL",
-        "SAGA_STORE_REGION",
-    ):
-        env.pop(name, None)
-    return env
-
-
-@pytest.fixture(
-    scope="module",
-    params=["moto-server", pytest.param("dynamodb-local", marks=pytest.mark.ddblocal)],
-)
-def endpoint(request: pytest.FixtureRequest) -> Iterator[str]:
-    """A DynamoDB endpoint another process can reach."""
-    if request.param == "moto-server":
-        from moto.server import ThreadedMotoServer
-
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
-        server.start()
-        host, port = server._server.server_address  # type: ignore[attr-defined]
-        try:
-            yield f"http://{host}:{port}"
-        finally:
-            server.stop()
-    else:
-        yield request.getfixturevalue("dynamodb_local_endpoint")
+@pytest.fixture
+def endpoint(cli_endpoint: str) -> str:
+    """A DynamoDB endpoint the CLI subprocess can reach (moto server, DynamoDB Local)."""
+    return cli_endpoint
 
 
 @pytest.fixture
@@ -112,7 +79,7 @@ class Tail:
             stderr=subprocess.PIPE,
             text=True,
             cwd=ROOT,
-            env=environment(),
+            env=cli_environment(),
             # As a shell starts a background job (`saga-store tail ... &`): SIGINT ignored.
             preexec_fn=_ignore_sigint if background else None,
         )
@@ -267,7 +234,7 @@ def test_tail_on_a_table_without_a_stream_fails_in_one_line(endpoint: str) -> No
             text=True,
             timeout=120,
             cwd=ROOT,
-            env=environment(),
+            env=cli_environment(),
             check=False,
         )
     finally:
@@ -294,7 +261,7 @@ def test_schema_iam_streams_adds_the_stream_statement() -> None:
         text=True,
         timeout=120,
         cwd=ROOT,
-        env=environment(),
+        env=cli_environment(),
         check=False,
     )
     assert result.returncode == 0, result.stderr
@@ -319,7 +286,7 @@ def test_schema_streams_without_iam_is_a_usage_error() -> None:
         text=True,
         timeout=120,
         cwd=ROOT,
-        env=environment(),
+        env=cli_environment(),
         check=False,
     )
     assert result.returncode == 2, result.stderr
