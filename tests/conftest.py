@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import subprocess
 import sys
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -131,6 +132,19 @@ def cli_environment(env: Mapping[str, str] | None = None) -> dict[str, str]:
         environment.pop(name, None)
     environment.update(env or {})
     return environment
+
+
+def run_cli(*args: str, env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``saga-store ARGS`` run to its end in a subprocess (``cli_environment(env)``)."""
+    return subprocess.run(
+        [sys.executable, "-m", "saga_store_pynamo", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        env=cli_environment(env),
+        check=False,
+    )
 
 
 @pytest.fixture

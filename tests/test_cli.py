@@ -32,24 +32,11 @@ from pynamodb.attributes import (
 )
 
 from saga_store_pynamo import DynamoDBSagaStore, SagaModel, _cli_local, cli
-from tests.conftest import CREDENTIALS, IN_CI, REGION, cli_environment
+from tests.conftest import CREDENTIALS, IN_CI, REGION, run_cli
 from tests.models import OrderSaga, PaymentSaga
 
 ROOT = Path(__file__).resolve().parent.parent
 NAME = "OrderSaga"
-
-
-def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    environment = cli_environment(env)
-    return subprocess.run(
-        [sys.executable, "-m", "saga_store_pynamo", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-        env=environment,
-        check=False,
-    )
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from saga_store_pynamo import DynamoDBSagaStore, create_table
-from tests.conftest import CREDENTIALS, REGION, cli_environment
+from tests.conftest import CREDENTIALS, REGION, cli_environment, run_cli
 from tests.models import OrderSaga, PaymentSaga
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -219,23 +219,15 @@ def test_tail_on_a_table_without_a_stream_fails_in_one_line(endpoint: str) -> No
     )
     create_table(store)
     try:
-        result = subprocess.run(
-            command(
-                "tail",
-                NAME,
-                "--table",
-                store.table_name,
-                "--endpoint",
-                endpoint,
-                "--region",
-                REGION,
-            ),
-            capture_output=True,
-            text=True,
-            timeout=120,
-            cwd=ROOT,
-            env=cli_environment(),
-            check=False,
+        result = run_cli(
+            "tail",
+            NAME,
+            "--table",
+            store.table_name,
+            "--endpoint",
+            endpoint,
+            "--region",
+            REGION,
         )
     finally:
         store.connection.delete_table(store.table_name)
@@ -246,23 +238,15 @@ def test_tail_on_a_table_without_a_stream_fails_in_one_line(endpoint: str) -> No
 
 
 def test_schema_iam_streams_adds_the_stream_statement() -> None:
-    result = subprocess.run(
-        command(
-            "schema",
-            "--format",
-            "iam",
-            "--streams",
-            "--table",
-            "orders",
-            "--region",
-            "eu-west-1",
-        ),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-        env=cli_environment(),
-        check=False,
+    result = run_cli(
+        "schema",
+        "--format",
+        "iam",
+        "--streams",
+        "--table",
+        "orders",
+        "--region",
+        "eu-west-1",
     )
     assert result.returncode == 0, result.stderr
     policy = json.loads(result.stdout)
@@ -280,15 +264,7 @@ def test_schema_iam_streams_adds_the_stream_statement() -> None:
 
 
 def test_schema_streams_without_iam_is_a_usage_error() -> None:
-    result = subprocess.run(
-        command("schema", "--format", "cloudformation", "--streams", "--table", "orders"),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-        env=cli_environment(),
-        check=False,
-    )
+    result = run_cli("schema", "--format", "cloudformation", "--streams", "--table", "orders")
     assert result.returncode == 2, result.stderr
     assert result.stdout == ""
     assert "--streams goes with --format iam" in result.stderr
