@@ -36,9 +36,9 @@ def typed_value(attribute: Attribute[Any], value: Any) -> Any:
     if isinstance(attribute, JSONAttribute):
         return value
     if isinstance(attribute, BinaryAttribute) and isinstance(value, bytes):
-        return _base64(value)
+        return _plain.base64_text(value)
     if isinstance(attribute, BinarySetAttribute) and isinstance(value, (set, frozenset)):
-        return [_base64(blob) for blob in sorted(value)]
+        return [_plain.base64_text(blob) for blob in sorted(value)]
     return plain_value({attribute.attr_type: attribute.serialize(value)})
 
 
@@ -156,6 +156,3 @@ def plain_value(value: Mapping[str, Any]) -> Any:
         return _plain.plain_value(value)
     except ValueError as exc:
         raise CommandError(str(exc)) from exc
-
-
-_base64 = _plain.base64_text
